@@ -1,0 +1,109 @@
+// Reading GGUF files written by llama.cpp (shared assets; skipped when absent). Expected facts
+// come from the assets' READMEs.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "aprender/gguf.h"
+#include "test_assets.h"
+
+namespace {
+
+struct Expect {
+  const char* file;
+  trueno::DType matrix_type;  // every rank-2 tensor (README: quantized with --pure)
+};
+
+}  // namespace
+
+TEST_CASE("GGUF reads every llama.cpp interop file with the README's architecture and types") {
+  APR_REQUIRE_ASSET("gguf-interop/tiny-f32.gguf");
+  using trueno::DType;
+  const Expect cases[] = {
+      {"tiny-f32.gguf", DType::kF32},     {"tiny-F16.gguf", DType::kF16},
+      {"tiny-BF16.gguf", DType::kBF16},   {"tiny-Q4_0.gguf", DType::kQ4_0},
+      {"tiny-Q4_1.gguf", DType::kQ4_1},   {"tiny-Q5_0.gguf", DType::kQ5_0},
+      {"tiny-Q5_1.gguf", DType::kQ5_1},   {"tiny-Q8_0.gguf", DType::kQ8_0},
+      {"tiny-Q2_K.gguf", DType::kQ2_K},   {"tiny-Q3_K_S.gguf", DType::kQ3_K},
+      {"tiny-Q4_K_S.gguf", DType::kQ4_K}, {"tiny-Q5_K_S.gguf", DType::kQ5_K},
+      {"tiny-Q6_K.gguf", DType::kQ6_K},
+  };
+  for (const Expect& e : cases) {
+    const auto path = (apr_test::SharedAssets() / "gguf-interop" / e.file).string();
+    INFO(path);
+    auto m = aprender::ReadGguf(path);
+    REQUIRE(m.ok());
+    CHECK(m->version == 3);
+    CHECK(*m->metadata.Find("general.architecture")->AsString() == "llama");
+    CHECK(*m->metadata.Find("llama.block_count")->AsUint() == 2);
+    CHECK(*m->metadata.Find("llama.embedding_length")->AsUint() == 256);
+    CHECK(m->metadata.Find("tokenizer.ggml.tokens")->AsArray()->items.size() == 263);
+    // token_embd, output_norm, output + 9 per layer × 2 layers.
+    CHECK(m->tensors.size() == 21);
+    const uint64_t file_size = std::filesystem::file_size(path);
+    for (const auto& t : m->tensors) {
+      INFO(t.name);
+      CHECK(t.type == (t.dims.size() == 2 ? e.matrix_type : DType::kF32));
+      CHECK(reinterpret_cast<uintptr_t>(t.data.data()) % 32 == 0);  // page-aligned mmap base
+      CHECK(t.data.size() <= file_size);
+    }
+    const auto* q = m->FindTensor("blk.0.attn_q.weight");
+    REQUIRE(q != nullptr);
+    CHECK(q->dims == std::vector<uint64_t>{256, 256});
+    const auto* k = m->FindTensor("blk.1.attn_k.weight");
+    REQUIRE(k != nullptr);
+    CHECK(k->dims == std::vector<uint64_t>{256, 128});  // 2 KV heads × 64
+  }
+}
+
+TEST_CASE("GGUF f32 interop tensor bytes match the file at the spec-computed position") {
+  APR_REQUIRE_ASSET("gguf-interop/tiny-f32.gguf");
+  const auto path = (apr_test::SharedAssets() / "gguf-interop/tiny-f32.gguf").string();
+  auto m = aprender::ReadGguf(path);
+  REQUIRE(m.ok());
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> all{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // Tensor infos end at byte 5782 (independently parsed); the data section starts at the next
+  // multiple of 32 = 5792. output_norm.weight sits at data offset 269312.
+  const auto* norm = m->FindTensor("output_norm.weight");
+  REQUIRE(norm != nullptr);
+  REQUIRE(norm->data.size() == 256 * 4);
+  CHECK(std::equal(norm->data.begin(), norm->data.end(), all.begin() + 5792 + 269312));
+}
+
+TEST_CASE("GGUF reads every llama.cpp vocab file") {
+  APR_REQUIRE_ASSET("vocab/ggml-vocab-llama-spm.gguf");
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(apr_test::SharedAssets() / "vocab")) {
+    if (e.path().extension() != ".gguf") continue;
+    INFO(e.path().string());
+    auto m = aprender::ReadGguf(e.path().string());
+    REQUIRE(m.ok());
+    CHECK(m->metadata.Find("general.architecture") != nullptr);
+    const auto* tokens = m->metadata.Find("tokenizer.ggml.tokens");
+    REQUIRE(tokens != nullptr);
+    CHECK(tokens->AsArray()->items.size() > 1000);
+    ++n;
+  }
+  CHECK(n > 5);
+}
+
+TEST_CASE("GGUF interop file rewritten by WriteGguf reads back identically") {
+  APR_REQUIRE_ASSET("gguf-interop/tiny-Q4_K_S.gguf");
+  auto m =
+      aprender::ReadGguf((apr_test::SharedAssets() / "gguf-interop/tiny-Q4_K_S.gguf").string());
+  REQUIRE(m.ok());
+  apr_test::ScratchDir dir;
+  REQUIRE(aprender::WriteGguf(*m, dir.file("copy.gguf")).ok());
+  auto back = aprender::ReadGguf(dir.file("copy.gguf"));
+  REQUIRE(back.ok());
+  CHECK(back->metadata == m->metadata);
+  REQUIRE(back->tensors.size() == m->tensors.size());
+  for (size_t i = 0; i < m->tensors.size(); ++i) {
+    CHECK(back->tensors[i].name == m->tensors[i].name);
+    CHECK(std::equal(back->tensors[i].data.begin(), back->tensors[i].data.end(),
+                     m->tensors[i].data.begin(), m->tensors[i].data.end()));
+  }
+}
