@@ -1,0 +1,41 @@
+// Scale searches used by the quantizers: for a group of values and per-value importance weights,
+// find the scale (and offset) whose integer grid minimises the weighted squared error.
+#pragma once
+
+#include <cmath>
+
+namespace trueno::quant {
+
+// Round to nearest, ties to even (the default FP rounding mode), saturating at +-2^24;
+// NaN maps to 0 so hostile inputs never reach an undefined float->int conversion.
+inline int NearestInt(float v) {
+  constexpr float kLimit = 16777216.0f;
+  if (!(v == v)) return 0;
+  if (v >= kLimit) return static_cast<int>(kLimit);
+  if (v <= -kLimit) return -static_cast<int>(kLimit);
+  return static_cast<int>(std::nearbyintf(v));
+}
+
+inline int FloorInt(float v) {
+  constexpr float kLimit = 16777216.0f;
+  if (!(v == v)) return 0;
+  if (v >= kLimit) return static_cast<int>(kLimit);
+  if (v <= -kLimit) return -static_cast<int>(kLimit);
+  return static_cast<int>(std::floor(v));
+}
+
+// Symmetric grid: x[i] ~ scale * level[i], level in [-nmax, nmax - 1]. Tries a fan of candidate
+// scales around "largest magnitude -> -nmax", refits the least-squares scale for each set of
+// levels, keeps the best, then improves it by coordinate descent on single levels. Returns the
+// scale (0 for an all-zero group, with every level 0). n <= 256.
+float SearchSymmetricScale(int n, int nmax, const float* x, const float* w, int* levels);
+
+// Affine grid: x[i] ~ scale * level[i] - min, level in [0, nmax], min >= 0 (the offset is the
+// group minimum clamped to <= 0, as the K formats store a non-negative min). Candidate inverse
+// scales are (nmax + rmin + rdelta*k) / (max - min_x) for k = 0..nstep; for each, the levels are
+// rounded and (scale, offset) refitted by weighted least squares; the best is then polished by
+// alternating rounding and refitting. Writes the stored (non-negative) min; returns the scale.
+float SearchAffineScale(int n, int nmax, const float* x, const float* w, int* levels, float* min,
+                        float rmin, float rdelta, int nstep);
+
+}  // namespace trueno::quant
