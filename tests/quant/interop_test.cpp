@@ -1,0 +1,77 @@
+// Dequantization matches llama.cpp's own dequantizer on files its quantizer wrote
+// (shared asset gguf-interop: tiny-<TYPE>.gguf plus reference float32 dumps).
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "aprender/gguf.h"
+#include "test_assets.h"
+#include "trueno/quantize.h"
+
+namespace {
+
+std::vector<float> ReadF32File(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+// Distance in units in the last place between two finite floats of any sign.
+int64_t UlpDistance(float a, float b) {
+  auto key = [](float f) {
+    const int32_t i = std::bit_cast<int32_t>(f);
+    return i < 0 ? static_cast<int64_t>(INT32_MIN) - i : static_cast<int64_t>(i);
+  };
+  return std::llabs(key(a) - key(b));
+}
+
+}  // namespace
+
+TEST_CASE("Dequantizing llama.cpp-written tensors reproduces llama.cpp's values within 1 ulp") {
+  APR_REQUIRE_ASSET("gguf-interop/dequantized/manifest.json");
+  const auto dir = apr_test::SharedAssets() / "gguf-interop";
+  const char* kFiles[] = {"tiny-f32",    "tiny-F16",    "tiny-BF16", "tiny-Q4_0", "tiny-Q4_1",
+                          "tiny-Q5_0",   "tiny-Q5_1",   "tiny-Q8_0", "tiny-Q2_K", "tiny-Q3_K_S",
+                          "tiny-Q4_K_S", "tiny-Q5_K_S", "tiny-Q6_K"};
+  for (const char* stem : kFiles) {
+    INFO("file " << stem);
+    const auto gguf = dir / (std::string(stem) + ".gguf");
+    const auto ref_path = dir / "dequantized" / (std::string(stem) + ".blk.0.attn_q.weight.f32");
+    if (!std::filesystem::exists(gguf) || !std::filesystem::exists(ref_path)) {
+      WARN("SKIPPED: " << stem << " is absent");
+      continue;
+    }
+    auto model = aprender::ReadGguf(gguf.string());
+    REQUIRE(model.ok());
+    const auto* t = model->FindTensor("blk.0.attn_q.weight");
+    REQUIRE(t != nullptr);
+    const auto want = ReadF32File(ref_path.string());
+    REQUIRE(want.size() == t->elements());
+    std::vector<float> got(want.size());
+    const auto s = trueno::DequantizeRow(t->type, t->data.data(), got.data(), got.size());
+    INFO("type " << std::string(trueno::DTypeName(t->type)) << " status " << s.ToString());
+    REQUIRE(s.ok());
+    int64_t worst = 0;
+    size_t worst_at = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const int64_t u = UlpDistance(got[i], want[i]);
+      if (u > worst) {
+        worst = u;
+        worst_at = i;
+      }
+    }
+    INFO("worst element " << worst_at << " got " << got[worst_at] << " want " << want[worst_at]);
+    CHECK(worst <= 1);
+  }
+}
