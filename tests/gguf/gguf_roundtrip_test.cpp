@@ -195,3 +195,19 @@ TEST_CASE("GGUF re-writing a file read from disk reproduces it byte for byte") {
   REQUIRE(aprender::WriteGguf(*a, dir.file("b.gguf")).ok());
   CHECK(ReadAll(dir.file("a.gguf")) == ReadAll(dir.file("b.gguf")));
 }
+
+TEST_CASE("GGUF writer rejects what llama.cpp could not load: long names, partial blocks") {
+  std::vector<uint8_t> buf(18);
+  apr_test::ScratchDir dir;
+  ModelFile long_name;
+  long_name.tensors.push_back(
+      Tensor{std::string(64, 'n'), trueno::DType::kF32, {1}, {buf.data(), 4}});
+  CHECK(!aprender::WriteGguf(long_name, dir.file("a.gguf")).ok());
+  ModelFile partial;  // 32 q4_0 elements as [16, 2]: a whole block, but rows split it
+  partial.tensors.push_back(Tensor{"q", trueno::DType::kQ4_0, {16, 2}, {buf.data(), 18}});
+  auto s = aprender::WriteGguf(partial, dir.file("b.gguf"));
+  CHECK(std::string(s.message()).find("block size") != std::string::npos);
+  ModelFile empty_value;
+  empty_value.metadata.Set("k", MetaValue());
+  CHECK(!aprender::WriteGguf(empty_value, dir.file("c.gguf")).ok());
+}

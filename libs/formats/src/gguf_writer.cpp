@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
@@ -25,6 +26,7 @@ constexpr char kMagic[4] = {'G', 'G', 'U', 'F'};
 constexpr uint32_t kDefaultAlignment = 32;
 constexpr std::string_view kAlignmentKey = "general.alignment";
 constexpr uint32_t kMaxDims = 4;
+constexpr size_t kMaxNameBytes = 64;    // GGML_MAX_NAME, terminator included
 constexpr uint32_t kMaxArrayDepth = 8;  // the reader's limit
 
 uint64_t AlignUp(uint64_t n, uint64_t a) { return (n + a - 1) / a * a; }
@@ -57,39 +59,55 @@ absl::Status PutValue(HeaderBuffer& out, const MetaValue& v, MetaType type, std:
         "GGUF write: metadata key '", key, "' holds a ", MetaTypeName(v.type()),
         " inside an array of ", MetaTypeName(type), " (array elements must share one type)"));
   }
+  const std::optional<uint64_t> u = v.AsUint();
+  const std::optional<int64_t> i = v.AsInt();
+  const std::optional<double> d = v.AsDouble();
+  const std::optional<bool> b = v.AsBool();
+  const bool is_unsigned = type == MetaType::kUint8 || type == MetaType::kUint16 ||
+                           type == MetaType::kUint32 || type == MetaType::kUint64;
+  const bool is_signed = type == MetaType::kInt8 || type == MetaType::kInt16 ||
+                         type == MetaType::kInt32 || type == MetaType::kInt64;
+  const bool is_float = type == MetaType::kFloat32 || type == MetaType::kFloat64;
+  if ((is_unsigned && !u) || (is_signed && !i) || (is_float && !d) ||
+      (type == MetaType::kBool && !b) || (type == MetaType::kString && !v.AsString()) ||
+      (type == MetaType::kArray && !v.AsArray())) {
+    return absl::InvalidArgumentError(trueno::Concat("GGUF write: metadata key '", key,
+                                                     "' has type ", MetaTypeName(type),
+                                                     " but holds no value of that type"));
+  }
   switch (type) {
     case MetaType::kUint8:
-      out.Put<uint8_t>(static_cast<uint8_t>(*v.AsUint()));
+      out.Put<uint8_t>(static_cast<uint8_t>(*u));
       break;
     case MetaType::kInt8:
-      out.Put<int8_t>(static_cast<int8_t>(*v.AsInt()));
+      out.Put<int8_t>(static_cast<int8_t>(*i));
       break;
     case MetaType::kUint16:
-      out.Put<uint16_t>(static_cast<uint16_t>(*v.AsUint()));
+      out.Put<uint16_t>(static_cast<uint16_t>(*u));
       break;
     case MetaType::kInt16:
-      out.Put<int16_t>(static_cast<int16_t>(*v.AsInt()));
+      out.Put<int16_t>(static_cast<int16_t>(*i));
       break;
     case MetaType::kUint32:
-      out.Put<uint32_t>(static_cast<uint32_t>(*v.AsUint()));
+      out.Put<uint32_t>(static_cast<uint32_t>(*u));
       break;
     case MetaType::kInt32:
-      out.Put<int32_t>(static_cast<int32_t>(*v.AsInt()));
+      out.Put<int32_t>(static_cast<int32_t>(*i));
       break;
     case MetaType::kUint64:
-      out.Put<uint64_t>(*v.AsUint());
+      out.Put<uint64_t>(*u);
       break;
     case MetaType::kInt64:
-      out.Put<int64_t>(*v.AsInt());
+      out.Put<int64_t>(*i);
       break;
     case MetaType::kFloat32:
-      out.Put<float>(static_cast<float>(*v.AsDouble()));
+      out.Put<float>(static_cast<float>(*d));
       break;
     case MetaType::kFloat64:
-      out.Put<double>(*v.AsDouble());
+      out.Put<double>(*d);
       break;
     case MetaType::kBool:
-      out.Put<uint8_t>(*v.AsBool() ? 1 : 0);
+      out.Put<uint8_t>(*b ? 1 : 0);
       break;
     case MetaType::kString:
       out.PutString(*v.AsString());
@@ -116,6 +134,11 @@ absl::Status CheckTensor(const Tensor& t, std::unordered_set<std::string_view>& 
     return absl::InvalidArgumentError(
         trueno::Concat("GGUF write: tensor '", t.name, "' appears twice (names must be unique)"));
   }
+  if (t.name.size() >= kMaxNameBytes) {
+    return absl::InvalidArgumentError(
+        trueno::Concat("GGUF write: tensor name '", t.name, "' is ", t.name.size(),
+                       " bytes; llama.cpp accepts at most ", kMaxNameBytes - 1));
+  }
   if (t.dims.size() > kMaxDims) {
     return absl::InvalidArgumentError(trueno::Concat("GGUF write: tensor '", t.name, "' has ",
                                                      t.dims.size(), " dims (GGUF allows 4)"));
@@ -124,6 +147,18 @@ absl::Status CheckTensor(const Tensor& t, std::unordered_set<std::string_view>& 
   if (!elems.ok()) {
     return absl::InvalidArgumentError(trueno::Concat("GGUF write: tensor '", t.name,
                                                      "': ", std::string(elems.status().message())));
+  }
+  const std::optional<trueno::DTypeTraits> traits =
+      trueno::GetDTypeTraits(static_cast<uint32_t>(t.type));
+  if (!traits) {
+    return absl::InvalidArgumentError(trueno::Concat(
+        "GGUF write: tensor '", t.name, "' has unknown type id ", static_cast<uint32_t>(t.type)));
+  }
+  const uint32_t block = traits->block_elems;
+  if (!t.dims.empty() && t.dims[0] % block != 0) {
+    return absl::InvalidArgumentError(trueno::Concat(
+        "GGUF write: tensor '", t.name, "' row length ", t.dims[0], " is not a multiple of the ",
+        trueno::DTypeName(t.type), " block size ", block));
   }
   auto size = trueno::ByteSize(t.type, *elems);
   if (!size.ok()) {
