@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -73,5 +74,40 @@ TEST_CASE("Dequantizing llama.cpp-written tensors reproduces llama.cpp's values 
     }
     INFO("worst element " << worst_at << " got " << got[worst_at] << " want " << want[worst_at]);
     CHECK(worst <= 1);
+  }
+}
+
+TEST_CASE("Our quantizers are at least as accurate as llama.cpp's on the same tensor") {
+  APR_REQUIRE_ASSET("gguf-interop/dequantized/tiny-f32.blk.0.attn_q.weight.f32");
+  const auto dir = apr_test::SharedAssets() / "gguf-interop" / "dequantized";
+  const auto original = ReadF32File((dir / "tiny-f32.blk.0.attn_q.weight.f32").string());
+  REQUIRE(original.size() == 65536);
+  auto err_of = [&](const std::vector<float>& y) {
+    double e = 0;
+    for (size_t i = 0; i < y.size(); ++i) e += std::pow(static_cast<double>(y[i]) - original[i], 2);
+    return std::sqrt(e / static_cast<double>(y.size()));
+  };
+  // llama.cpp's reference quantizers without an importance matrix, file by file; ours must not be
+  // more than `slack` worse (K types: a genuine search, so at most 2% worse; the legacy types use
+  // the same closed form, so the same error up to rounding ties).
+  const std::pair<const char*, trueno::DType> kTypes[] = {
+      {"tiny-Q4_0", trueno::DType::kQ4_0},   {"tiny-Q4_1", trueno::DType::kQ4_1},
+      {"tiny-Q5_0", trueno::DType::kQ5_0},   {"tiny-Q5_1", trueno::DType::kQ5_1},
+      {"tiny-Q8_0", trueno::DType::kQ8_0},   {"tiny-Q2_K", trueno::DType::kQ2_K},
+      {"tiny-Q3_K_S", trueno::DType::kQ3_K}, {"tiny-Q4_K_S", trueno::DType::kQ4_K},
+      {"tiny-Q5_K_S", trueno::DType::kQ5_K}, {"tiny-Q6_K", trueno::DType::kQ6_K}};
+  for (auto [stem, type] : kTypes) {
+    const auto ref_path = dir / (std::string(stem) + ".blk.0.attn_q.weight.f32");
+    if (!std::filesystem::exists(ref_path)) continue;
+    const double theirs = err_of(ReadF32File(ref_path.string()));
+    const auto& tr = trueno::Traits(type);
+    std::vector<uint8_t> q(original.size() / tr.block_elems * tr.block_bytes);
+    REQUIRE(trueno::QuantizeRow(type, original.data(), q.data(), original.size()).ok());
+    std::vector<float> y(original.size());
+    REQUIRE(trueno::DequantizeRow(type, q.data(), y.data(), y.size()).ok());
+    const double ours = err_of(y);
+    INFO(stem << " rms error ours " << ours << " llama.cpp " << theirs << " ratio "
+              << ours / theirs);
+    CHECK(ours <= 1.02 * theirs);
   }
 }
