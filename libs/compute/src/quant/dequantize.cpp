@@ -11,6 +11,19 @@
 
 namespace trueno {
 namespace quant {
+
+// Normal numbers (the common case for weights) by rebiasing the exponent; zeros, subnormals,
+// Inf and NaN through the general conversion. Bit-identical to Fp16ToFp32.
+inline float HalfToFloat(uint16_t h) {
+  const uint32_t exp = h & 0x7C00u;
+  if (exp == 0 || exp == 0x7C00u) return Fp16ToFp32(h);
+  const uint32_t bits = (static_cast<uint32_t>(h & 0x8000u) << 16) |
+                        ((static_cast<uint32_t>(h & 0x7FFFu) << 13) + ((127u - 15u) << 23));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 namespace {
 
 inline uint32_t LoadU32(const uint8_t* p) {
@@ -88,37 +101,50 @@ void DequantizeQ8_1(const uint8_t* src, float* dst, size_t nblocks) {
   }
 }
 
-// Q2_K: element e of the super-block: half h = e/128, shift group g = (e%128)/32, lane l = e%32.
-// The 2-bit value sits at bits 2g of qs[32h + l]; its sub-block is e/16.
+// Q2_K: element e = 128h + 32g + l of the super-block takes bits 2g of qs[32h + l]; its
+// sub-block is e/16.
 void DequantizeQ2_K(const uint8_t* src, float* dst, size_t nblocks) {
   for (size_t i = 0; i < nblocks; ++i, dst += kQKK) {
     const auto b = LoadBlock<BlockQ2_K>(src, i);
     const float d = Fp16ToFp32(b.d);
     const float dmin = Fp16ToFp32(b.dmin);
-    for (int e = 0; e < kQKK; ++e) {
-      const int h = e / 128, g = (e % 128) / 32, l = e % 32;
-      const uint8_t sc = b.scales[e / 16];
-      const float dl = d * static_cast<float>(sc & 0xF);
-      const float ml = dmin * static_cast<float>(sc >> 4);
-      const int q = (b.qs[32 * h + l] >> (2 * g)) & 3;
-      dst[e] = dl * static_cast<float>(q) - ml;
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* q = b.qs + 32 * h;
+      for (int g = 0; g < 4; ++g) {
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t sc = b.scales[8 * h + 2 * g + half];
+          const float dl = d * static_cast<float>(sc & 0xF);
+          const float ml = dmin * static_cast<float>(sc >> 4);
+          float* y = dst + 128 * h + 32 * g + 16 * half;
+          const uint8_t* qq = q + 16 * half;
+          for (int l = 0; l < 16; ++l) y[l] = dl * static_cast<float>((qq[l] >> (2 * g)) & 3) - ml;
+        }
+      }
     }
   }
 }
 
-// Q3_K: as Q2_K for the low 2 bits; the high bit of element e is bit (e/32) of hmask[e%32], and a
+// Q3_K: as Q2_K for the low 2 bits; the high bit of element e is bit e/32 of hmask[e%32], and a
 // clear bit means 4 is subtracted.
 void DequantizeQ3_K(const uint8_t* src, float* dst, size_t nblocks) {
   for (size_t i = 0; i < nblocks; ++i, dst += kQKK) {
     const auto b = LoadBlock<BlockQ3_K>(src, i);
     const float d_all = Fp16ToFp32(b.d);
-    float dl[16];
-    for (int s = 0; s < 16; ++s) dl[s] = d_all * static_cast<float>(UnpackScaleQ3K(s, b.scales));
-    for (int e = 0; e < kQKK; ++e) {
-      const int h = e / 128, g = (e % 128) / 32, l = e % 32;
-      const int low = (b.qs[32 * h + l] >> (2 * g)) & 3;
-      const int high = (b.hmask[l] >> (e / 32)) & 1;
-      dst[e] = dl[e / 16] * static_cast<float>(low - (high ? 0 : 4));
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* q = b.qs + 32 * h;
+      for (int g = 0; g < 4; ++g) {
+        const int bit = 4 * h + g;
+        for (int half = 0; half < 2; ++half) {
+          const int sub = 8 * h + 2 * g + half;
+          const float dl = d_all * static_cast<float>(UnpackScaleQ3K(sub, b.scales));
+          float* y = dst + 16 * sub;
+          for (int l = 16 * half; l < 16 * half + 16; ++l) {
+            const int low = (q[l] >> (2 * g)) & 3;
+            const int sub4 = ((b.hmask[l] >> bit) & 1) ? 0 : 4;
+            y[l - 16 * half] = dl * static_cast<float>(low - sub4);
+          }
+        }
+      }
     }
   }
 }
@@ -177,16 +203,17 @@ void DequantizeQ6_K(const uint8_t* src, float* dst, size_t nblocks) {
     const auto b = LoadBlock<BlockQ6_K>(src, i);
     const float d = Fp16ToFp32(b.d);
     for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = b.ql + 64 * h;
       const uint8_t* qh = b.qh + 32 * h;
       for (int k = 0; k < 4; ++k) {
+        const uint8_t* ql = b.ql + 64 * h + 32 * (k & 1);
+        const int nib_shift = k < 2 ? 0 : 4;
+        float* y = dst + 128 * h + 32 * k;
+        const float d0 = d * static_cast<float>(b.scales[8 * h + 2 * k]);
+        const float d1 = d * static_cast<float>(b.scales[8 * h + 2 * k + 1]);
         for (int l = 0; l < 32; ++l) {
-          const uint8_t lo_byte = ql[l + 32 * (k & 1)];
-          const int lo = k < 2 ? (lo_byte & 0xF) : (lo_byte >> 4);
+          const int lo = (ql[l] >> nib_shift) & 0xF;
           const int hi = (qh[l] >> (2 * k)) & 3;
-          const int e = 128 * h + 32 * k + l;
-          dst[e] =
-              d * static_cast<float>(b.scales[e / 16]) * static_cast<float>((lo | (hi << 4)) - 32);
+          y[l] = (l < 16 ? d0 : d1) * static_cast<float>((lo | (hi << 4)) - 32);
         }
       }
     }
@@ -239,7 +266,7 @@ absl::Status DequantizeRow(DType type, const uint8_t* src, float* dst, size_t n)
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, src + 2 * i, 2);
-        dst[i] = Fp16ToFp32(h);
+        dst[i] = quant::HalfToFloat(h);
       }
       return absl::OkStatus();
     case DType::kBF16:
