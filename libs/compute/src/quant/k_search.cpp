@@ -67,46 +67,49 @@ float SearchSymmetricScale(int n, int nmax, const float* x, const float* w, int*
 
 namespace {
 
-float WeightedError(int n, const float* x, const float* w, const int* levels, float scale,
-                    float offset) {
-  float err = 0.0f;
+// Weighted sums of one level assignment; everything the least-squares fit and its error need.
+struct AffineSums {
+  double sw = 0, sl = 0, sl2 = 0, sx = 0, slx = 0, sx2 = 0;
+};
+
+// Rounds x onto the grid offset + l/inv_scale and accumulates the sums in the same pass.
+AffineSums RoundAffine(int n, int nmax, const float* x, const float* w, float inv_scale,
+                       float offset, int* levels) {
+  AffineSums s;
   for (int i = 0; i < n; ++i) {
-    const float diff = scale * static_cast<float>(levels[i]) + offset - x[i];
-    err += w[i] * diff * diff;
+    const int l = std::clamp(NearestInt(inv_scale * (x[i] - offset)), 0, nmax);
+    levels[i] = l;
+    const double wi = w[i], xi = x[i], li = l;
+    s.sw += wi;
+    s.sl += wi * li;
+    s.sl2 += wi * li * li;
+    s.sx += wi * xi;
+    s.slx += wi * li * xi;
+    s.sx2 += wi * xi * xi;
   }
-  return err;
+  return s;
+}
+
+// sum w (scale*l + offset - x)^2 expanded in the sums.
+double AffineError(const AffineSums& s, double scale, double offset) {
+  return s.sx2 + scale * scale * s.sl2 + offset * offset * s.sw - 2 * scale * s.slx -
+         2 * offset * s.sx + 2 * scale * offset * s.sl;
 }
 
 // Weighted least squares for x ~ scale*l + offset with offset <= 0. False when degenerate.
-bool FitAffine(int n, const float* x, const float* w, const int* levels, float* scale,
-               float* offset) {
-  float sw = 0, sl = 0, sl2 = 0, sx = 0, slx = 0;
-  for (int i = 0; i < n; ++i) {
-    const float l = static_cast<float>(levels[i]);
-    sw += w[i];
-    sl += w[i] * l;
-    sl2 += w[i] * l * l;
-    sx += w[i] * x[i];
-    slx += w[i] * l * x[i];
+bool FitAffine(const AffineSums& s, float* scale, float* offset) {
+  const double det = s.sw * s.sl2 - s.sl * s.sl;
+  if (!(det > 0.0)) return false;
+  double a = (s.sw * s.slx - s.sl * s.sx) / det;
+  double b = (s.sl2 * s.sx - s.sl * s.slx) / det;
+  if (b > 0.0) {  // the format cannot represent a positive offset
+    b = 0.0;
+    a = s.slx / s.sl2;
   }
-  const float det = sw * sl2 - sl * sl;
-  if (!(det > 0.0f)) return false;
-  float s = (sw * slx - sl * sx) / det;
-  float b = (sl2 * sx - sl * slx) / det;
-  if (b > 0.0f) {  // the format cannot represent a positive offset
-    b = 0.0f;
-    s = slx / sl2;
-  }
-  if (!(s > 0.0f) || !std::isfinite(s) || !std::isfinite(b)) return false;
-  *scale = s;
-  *offset = b;
+  if (!(a > 0.0) || !std::isfinite(a) || !std::isfinite(b)) return false;
+  *scale = static_cast<float>(a);
+  *offset = static_cast<float>(b);
   return true;
-}
-
-void RoundAffine(int n, int nmax, const float* x, float inv_scale, float offset, int* levels) {
-  for (int i = 0; i < n; ++i) {
-    levels[i] = std::clamp(NearestInt(inv_scale * (x[i] - offset)), 0, nmax);
-  }
 }
 
 }  // namespace
@@ -127,17 +130,17 @@ float SearchAffineScale(int n, int nmax, const float* x, const float* w, int* le
   // Baseline: the plain min/max grid.
   float best_scale = (hi - lo) / static_cast<float>(nmax);
   float best_offset = lo;
-  RoundAffine(n, nmax, x, 1.0f / best_scale, best_offset, levels);
-  float best_err = WeightedError(n, x, w, levels, best_scale, best_offset);
+  double best_err = AffineError(RoundAffine(n, nmax, x, w, 1.0f / best_scale, best_offset, levels),
+                                best_scale, best_offset);
 
   int tmp[256];
   for (int k = 0; k <= nstep; ++k) {
     const float iscale =
         (rmin + rdelta * static_cast<float>(k) + static_cast<float>(nmax)) / (hi - lo);
-    RoundAffine(n, nmax, x, iscale, lo, tmp);
+    const AffineSums sums = RoundAffine(n, nmax, x, w, iscale, lo, tmp);
     float s, b;
-    if (!FitAffine(n, x, w, tmp, &s, &b)) continue;
-    const float err = WeightedError(n, x, w, tmp, s, b);
+    if (!FitAffine(sums, &s, &b)) continue;
+    const double err = AffineError(sums, s, b);
     if (err < best_err) {
       best_err = err;
       best_scale = s;
@@ -145,13 +148,13 @@ float SearchAffineScale(int n, int nmax, const float* x, const float* w, int* le
       std::copy(tmp, tmp + n, levels);
     }
   }
-  // Polish: alternate re-rounding under the best (scale, offset) and refitting; each step can
-  // only lower the error, and we keep a step only when it does.
+  // Polish: alternate re-rounding under the best (scale, offset) and refitting; keep a step only
+  // when it lowers the error.
   for (int it = 0; it < 3; ++it) {
-    RoundAffine(n, nmax, x, 1.0f / best_scale, best_offset, tmp);
+    const AffineSums sums = RoundAffine(n, nmax, x, w, 1.0f / best_scale, best_offset, tmp);
     float s, b;
-    if (!FitAffine(n, x, w, tmp, &s, &b)) break;
-    const float err = WeightedError(n, x, w, tmp, s, b);
+    if (!FitAffine(sums, &s, &b)) break;
+    const double err = AffineError(sums, s, b);
     if (!(err < best_err)) break;
     best_err = err;
     best_scale = s;

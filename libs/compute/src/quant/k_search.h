@@ -3,25 +3,30 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace trueno::quant {
 
-// Round to nearest, ties to even (the default FP rounding mode), saturating at +-2^24;
-// NaN maps to 0 so hostile inputs never reach an undefined float->int conversion.
+// Round to nearest, ties to even, saturating at +-2^22; NaN maps to 0 so hostile inputs never
+// reach an undefined float->int conversion. Adding 1.5*2^23 puts the rounded integer in the low
+// mantissa bits (the FPU's round-to-nearest-even does the rounding) without a libm call.
 inline int NearestInt(float v) {
-  constexpr float kLimit = 16777216.0f;
+  constexpr float kLimit = 4194303.0f;
   if (!(v == v)) return 0;
-  if (v >= kLimit) return static_cast<int>(kLimit);
-  if (v <= -kLimit) return -static_cast<int>(kLimit);
-  return static_cast<int>(std::nearbyintf(v));
+  v = v > kLimit ? kLimit : (v < -kLimit ? -kLimit : v);
+  const float biased = v + 12582912.0f;
+  uint32_t bits;
+  std::memcpy(&bits, &biased, 4);
+  return static_cast<int>(bits & 0x007FFFFFu) - 0x00400000;
 }
 
 inline int FloorInt(float v) {
-  constexpr float kLimit = 16777216.0f;
+  constexpr float kLimit = 4194303.0f;
   if (!(v == v)) return 0;
-  if (v >= kLimit) return static_cast<int>(kLimit);
-  if (v <= -kLimit) return -static_cast<int>(kLimit);
-  return static_cast<int>(std::floor(v));
+  v = v > kLimit ? kLimit : (v < -kLimit ? -kLimit : v);
+  const int i = static_cast<int>(v);  // truncates toward zero
+  return static_cast<float>(i) > v ? i - 1 : i;
 }
 
 // Symmetric grid: x[i] ~ scale * level[i], level in [-nmax, nmax - 1]. Tries a fan of candidate
