@@ -6,7 +6,7 @@
 
 namespace trueno::quant {
 
-float SearchSymmetricScale(int n, int nmax, const float* x, const float* w, int* levels) {
+float SearchSymmetricScale(int n, int nmax, const float* x, const float* w, int* levels, int fan) {
   float max = 0.0f, amax = 0.0f;
   for (int i = 0; i < n; ++i) {
     const float a = std::fabs(x[i]);
@@ -23,7 +23,7 @@ float SearchSymmetricScale(int n, int nmax, const float* x, const float* w, int*
   // scale. Compared by cross-multiplication to avoid divisions.
   float best_slx = 0.0f, best_sl2 = 0.0f;
   int tmp[256];
-  for (int k = -9; k <= 9; ++k) {
+  for (int k = -fan; k <= fan; ++k) {
     const float iscale = -(static_cast<float>(nmax) + 0.1f * static_cast<float>(k)) / max;
     float slx = 0.0f, sl2 = 0.0f;
     for (int i = 0; i < n; ++i) {

@@ -29,11 +29,12 @@ inline int FloorInt(float v) {
   return static_cast<float>(i) > v ? i - 1 : i;
 }
 
-// Symmetric grid: x[i] ~ scale * level[i], level in [-nmax, nmax - 1]. Tries a fan of candidate
-// scales around "largest magnitude -> -nmax", refits the least-squares scale for each set of
+// Symmetric grid: x[i] ~ scale * level[i], level in [-nmax, nmax - 1]. Tries the candidate
+// inverse scales -(nmax + 0.1k)/v, k = -fan..fan, where v is the value of largest magnitude,
+// refits the least-squares scale for each set of
 // levels, keeps the best, then improves it by coordinate descent on single levels. Returns the
 // scale (0 for an all-zero group, with every level 0). n <= 256.
-float SearchSymmetricScale(int n, int nmax, const float* x, const float* w, int* levels);
+float SearchSymmetricScale(int n, int nmax, const float* x, const float* w, int* levels, int fan);
 
 // Affine grid: x[i] ~ scale * level[i] - min, level in [0, nmax], min >= 0 (the offset is the
 // group minimum clamped to <= 0, as the K formats store a non-negative min). Candidate inverse

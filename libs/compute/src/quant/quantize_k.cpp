@@ -142,7 +142,7 @@ void QuantizeQ3_K(const float* src, uint8_t* dst, size_t nblocks) {
     for (int j = 0; j < 16; ++j) {
       const float* xs = src + 16 * j;
       for (int l = 0; l < 16; ++l) w[l] = xs[l] * xs[l];
-      scales[j] = SearchSymmetricScale(16, 4, xs, w, codes + 16 * j);
+      scales[j] = SearchSymmetricScale(16, 4, xs, w, codes + 16 * j, /*fan=*/9);
     }
     // Signed 6-bit sub-block scales: the largest magnitude maps onto -32.
     const float max_scale = SignedAbsMax(scales, 16);
@@ -211,7 +211,7 @@ void QuantizeQ6_K(const float* src, uint8_t* dst, size_t nblocks) {
     for (int j = 0; j < 16; ++j) {
       const float* xs = src + 16 * j;
       for (int l = 0; l < 16; ++l) w[l] = xs[l] * xs[l];
-      scales[j] = SearchSymmetricScale(16, 32, xs, w, codes + 16 * j);
+      scales[j] = SearchSymmetricScale(16, 32, xs, w, codes + 16 * j, /*fan=*/20);
     }
     // int8 sub-block scales: the largest magnitude maps onto -128.
     const float max_scale = SignedAbsMax(scales, 16);
