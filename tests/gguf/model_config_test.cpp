@@ -315,3 +315,55 @@ TEST_CASE("The committed fuzz seed models are valid GGUF models with a config") 
     CHECK(aprender::ReadGguf(dir + f).ok());
   }
 }
+
+TEST_CASE("ModelConfig reads the real llama hyperparameters in llama.cpp's vocab files") {
+  APR_REQUIRE_ASSET("vocab/ggml-vocab-deepseek-coder.gguf");
+  const auto vocab = apr_test::SharedAssets() / "vocab";
+  auto spm = aprender::ReadGguf((vocab / "ggml-vocab-llama-spm.gguf").string());
+  REQUIRE(spm.ok());
+  auto a = aprender::ModelConfigFromMetadata(spm->metadata);
+  REQUIRE(a.ok());
+  CHECK(a->n_layers == 32);
+  CHECK(a->n_embd == 4096);
+  CHECK(a->n_ff == 11008);
+  CHECK(a->n_head == 32);
+  CHECK(a->n_head_kv == 32);
+  CHECK(a->head_dim == 128);
+  CHECK(a->n_vocab == 32000);
+  CHECK(a->n_ctx_train == 4096);
+  CHECK(a->rope_theta == 10000.0f);  // no freq_base key: llama default
+  CHECK(a->rope_scaling == RopeScaling::kNone);
+  // No tensors in a vocab file: the file check names the first missing tensor and its shape.
+  auto f = aprender::ModelConfigFromFile(*spm);
+  CHECK(Message(f.status()).find("'token_embd.weight' is missing (expected shape [4096, 32000])") !=
+        std::string::npos);
+
+  auto ds = aprender::ReadGguf((vocab / "ggml-vocab-deepseek-coder.gguf").string());
+  REQUIRE(ds.ok());
+  auto b = aprender::ModelConfigFromMetadata(ds->metadata);
+  REQUIRE(b.ok());
+  CHECK(b->n_ctx_train == 16384);
+  CHECK(b->rope_theta == 100000.0f);
+  CHECK(b->rms_eps == 1e-6f);
+  CHECK(b->rope_scaling == RopeScaling::kLinear);
+  CHECK(b->rope_scale_factor == 4.0f);
+}
+
+TEST_CASE("ModelConfig rejects the other architectures in llama.cpp's vocab files") {
+  APR_REQUIRE_ASSET("vocab/ggml-vocab-falcon.gguf");
+  const auto vocab = apr_test::SharedAssets() / "vocab";
+  const std::pair<const char*, const char*> cases[] = {{"ggml-vocab-falcon.gguf", "falcon"},
+                                                       {"ggml-vocab-gpt-2.gguf", "gpt2"},
+                                                       {"ggml-vocab-bert-bge.gguf", "bert"},
+                                                       {"ggml-vocab-phi-3.gguf", "phi3"},
+                                                       {"ggml-vocab-starcoder.gguf", "starcoder2"}};
+  for (const auto& [file, arch] : cases) {
+    INFO(file);
+    auto m = aprender::ReadGguf((vocab / file).string());
+    REQUIRE(m.ok());
+    auto c = aprender::ModelConfigFromMetadata(m->metadata);
+    CHECK(c.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(Message(c.status()) ==
+          std::string("unsupported architecture '") + arch + "' (supported: llama, qwen2)");
+  }
+}

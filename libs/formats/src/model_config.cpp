@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -215,7 +216,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromFile(const ModelFile& model) {
   if (tok == nullptr) {
     return absl::InvalidArgumentError(
         trueno::Concat(model.path, ": tensor 'token_embd.weight' is missing (expected shape [",
-                       embd, ", n_vocab])"));
+                       embd, ", ", c.n_vocab != 0 ? std::to_string(c.n_vocab) : "n_vocab", "])"));
   }
   if (c.n_vocab == 0 && tok->dims.size() == 2 && tok->dims[1] > 0 &&
       tok->dims[1] <= std::numeric_limits<uint32_t>::max()) {
