@@ -1,5 +1,6 @@
 // Scalar reference quantize/dequantize throughput per type.
-//   Dequantize/<type>: bytes = float32 output written (GB/s of f32).
+//   Dequantize/<type>: scalar reference; bytes = float32 output written (GB/s of f32).
+//   DequantizeFast/<type>: DequantizeRowFast (Highway kernels for the hot types).
 //   Quantize/<type>:   bytes = float32 input read.
 // Rows of 4096 elements (a typical hidden size), 256 rows per iteration (1M elements).
 #include <random>
@@ -30,7 +31,7 @@ size_t RowBytes(DType t) {
   return kRow / tr.block_elems * tr.block_bytes;
 }
 
-void BM_Dequantize(benchmark::State& state, DType t) {
+void BM_Dequantize(benchmark::State& state, DType t, bool fast) {
   const auto x = RandomWeights();
   std::vector<uint8_t> q(RowBytes(t) * kRows);
   for (size_t r = 0; r < kRows; ++r) {
@@ -42,7 +43,8 @@ void BM_Dequantize(benchmark::State& state, DType t) {
   std::vector<float> y(kRow);
   for (auto _ : state) {
     for (size_t r = 0; r < kRows; ++r) {
-      auto s = trueno::DequantizeRow(t, q.data() + r * RowBytes(t), y.data(), kRow);
+      auto s = fast ? trueno::DequantizeRowFast(t, q.data() + r * RowBytes(t), y.data(), kRow)
+                    : trueno::DequantizeRow(t, q.data() + r * RowBytes(t), y.data(), kRow);
       benchmark::DoNotOptimize(s);
       benchmark::DoNotOptimize(y.data());
     }
@@ -73,7 +75,9 @@ int main(int argc, char** argv) {
                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kQ8_K};
   for (DType t : kTypes) {
     const std::string name(trueno::DTypeName(t));
-    benchmark::RegisterBenchmark(("Dequantize/" + name).c_str(), BM_Dequantize, t)
+    benchmark::RegisterBenchmark(("Dequantize/" + name).c_str(), BM_Dequantize, t, false)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("DequantizeFast/" + name).c_str(), BM_Dequantize, t, true)
         ->Unit(benchmark::kMicrosecond);
   }
   for (DType t : kTypes) {

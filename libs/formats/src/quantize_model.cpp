@@ -238,7 +238,7 @@ absl::Status ConvertTensor(const Tensor& t, DType to, uint8_t* out) {
         std::vector<float> buf(row);
         for (uint64_t i = r.begin(); i != r.end(); ++i) {
           absl::Status s =
-              trueno::DequantizeRow(t.type, t.data.data() + i * in_row_bytes, buf.data(), row);
+              trueno::DequantizeRowFast(t.type, t.data.data() + i * in_row_bytes, buf.data(), row);
           if (s.ok()) s = trueno::QuantizeRow(to, buf.data(), out + i * out_row_bytes, row);
           if (!s.ok()) {
             std::lock_guard<std::mutex> lock(error_mu);
