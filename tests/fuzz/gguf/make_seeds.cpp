@@ -2,7 +2,8 @@
 //   g++ -std=c++20 -Ilibs/formats/include -Ilibs/compute/include tests/fuzz/gguf/make_seeds.cpp \
 //     build/release/libs/formats/libaprender.a build/release/libs/compute/libtrueno.a \
 //     -labsl_statusor -labsl_status -labsl_cord -labsl_strings -labsl_str_format_internal \
-//     -labsl_throw_delegate -labsl_raw_logging_internal -o /tmp/make_seeds && /tmp/make_seeds tests/fuzz/gguf/corpus
+//     -labsl_throw_delegate -labsl_raw_logging_internal -o /tmp/make_seeds && /tmp/make_seeds
+//     tests/fuzz/gguf/corpus
 #include <cstdio>
 #include <string>
 #include <vector>
