@@ -111,3 +111,37 @@ TEST_CASE("Our quantizers are at least as accurate as llama.cpp's on the same te
     CHECK(ours <= 1.02 * theirs);
   }
 }
+
+TEST_CASE("Legacy quantizers reproduce llama.cpp's blocks byte for byte") {
+  APR_REQUIRE_ASSET("gguf-interop/tiny-f32.gguf");
+  const auto dir = apr_test::SharedAssets() / "gguf-interop";
+  auto f32 = aprender::ReadGguf((dir / "tiny-f32.gguf").string());
+  REQUIRE(f32.ok());
+  const auto* src = f32->FindTensor("blk.0.attn_q.weight");
+  REQUIRE(src != nullptr);
+  REQUIRE(src->type == trueno::DType::kF32);
+  std::vector<float> x(src->elements());
+  std::memcpy(x.data(), src->data.data(), x.size() * 4);
+  const std::pair<const char*, trueno::DType> kTypes[] = {
+      {"tiny-Q4_0", trueno::DType::kQ4_0}, {"tiny-Q4_1", trueno::DType::kQ4_1},
+      {"tiny-Q5_0", trueno::DType::kQ5_0}, {"tiny-Q5_1", trueno::DType::kQ5_1},
+      {"tiny-Q8_0", trueno::DType::kQ8_0}};
+  for (auto [stem, type] : kTypes) {
+    INFO("file " << stem);
+    const auto path = dir / (std::string(stem) + ".gguf");
+    if (!std::filesystem::exists(path)) continue;
+    auto model = aprender::ReadGguf(path.string());
+    REQUIRE(model.ok());
+    const auto* t = model->FindTensor("blk.0.attn_q.weight");
+    REQUIRE(t != nullptr);
+    REQUIRE(t->type == type);
+    std::vector<uint8_t> ours(t->data.size());
+    REQUIRE(trueno::QuantizeRow(type, x.data(), ours.data(), x.size()).ok());
+    size_t differing_blocks = 0;
+    const size_t bb = trueno::Traits(type).block_bytes;
+    for (size_t b = 0; b < ours.size() / bb; ++b) {
+      if (std::memcmp(ours.data() + b * bb, t->data.data() + b * bb, bb) != 0) ++differing_blocks;
+    }
+    CHECK(differing_blocks == 0);
+  }
+}
