@@ -1,0 +1,73 @@
+// CPU compute kernels: quantized matrix-vector / matrix-matrix products and the element-wise
+// operations of a transformer layer. Every kernel has a SIMD body compiled for several Highway
+// targets (the best one is chosen at run time) and a scalar reference in src/cpu/*_ref.cpp.
+// Work is spread over a oneTBB arena whose size SetNumThreads controls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "trueno/dtype.h"
+
+namespace trueno {
+
+// True when MatVec/MatMul accept weights of `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
+bool MatVecSupports(DType type);
+
+// y[r] = sum_c W[r][c] * x[c] for r < rows. W is `rows` rows of `cols` elements of `wtype`, each
+// row contiguous (GGML layout: a tensor with dims {cols, rows}). `cols` must be a multiple of the
+// type's block size. Quantized weights are multiplied with activations quantized to 8 bits
+// (Q8_0 blocks for Q8_0/Q4_0, Q8_K super-blocks for the K types) using integer dot products.
+// Errors: InvalidArgument (bad sizes / null pointers), Unimplemented (unsupported type).
+[[nodiscard]] absl::Status MatVec(DType wtype, const uint8_t* w, int rows, int cols,
+                                  const float* x, float* y);
+
+// Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens: X is n_tokens rows of `cols` floats and Y
+// is n_tokens rows of `rows` floats. Each weight row is read once for all tokens.
+[[nodiscard]] absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols,
+                                  const float* X, int n_tokens, float* Y);
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]. `out` may alias `x`.
+void RmsNorm(const float* x, const float* weight, int n, float eps, float* out);
+
+enum class RopeMode {
+  kNormal,  // rotates adjacent pairs (x[2i], x[2i+1]) — llama GGUF layout
+  kNeox,    // rotates (x[i], x[i + n/2]) — qwen2 / NeoX layout
+};
+
+struct RopeParams {
+  RopeMode mode = RopeMode::kNormal;
+  float theta = 10000.0f;      // base frequency
+  float freq_scale = 1.0f;     // linear scaling: position is multiplied by this (1 / factor)
+  int n_rot = 0;               // rotated dimensions per head; 0 = head_dim
+};
+
+// Rotates each of the `n_heads` heads of `head_dim` floats in `x` (contiguous) in place for
+// position `pos`: angle_i = pos * freq_scale * theta^(-2i / n_rot).
+void Rope(float* x, int n_heads, int head_dim, int pos, const RopeParams& params);
+
+// In-place numerically stable softmax over n elements.
+void Softmax(float* x, int n);
+
+// out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)). `out` may alias either input.
+void SiluMul(const float* gate, const float* up, float* out, int n);
+
+// out[i] = a[i] + b[i]. `out` may alias either input.
+void Add(const float* a, const float* b, float* out, int n);
+
+// Returns sum a[i] * b[i].
+float Dot(const float* a, const float* b, int n);
+
+// y[i] += alpha * x[i].
+void Axpy(float alpha, const float* x, float* y, int n);
+
+// Threads used by MatVec/MatMul (a oneTBB task arena). n <= 0 restores the default, the number
+// of physical cores.
+void SetNumThreads(int n);
+int NumThreads();
+
+// Name of the Highway target chosen at run time for these kernels ("AVX2", "AVX3", "SSE4", ...).
+const char* ActiveSimdTarget();
+
+}  // namespace trueno

@@ -1,0 +1,34 @@
+// Activation quantization shared by the SIMD matvec bodies and their scalar reference: both
+// see bit-identical int8 activations, so they differ only in float summation order.
+#pragma once
+
+#include <cstdint>
+
+#include "trueno/quant_blocks.h"
+
+namespace trueno::cpu {
+
+// A Q8_0-shaped activation block with a float scale (more precise than GGML's fp16 scale) and
+// the sum of its quants, which turns Q4_0's "q - 8" into one subtraction per block.
+struct ActQ8_0 {
+  float d;
+  int32_t sum;
+  int8_t qs[kQK];
+};
+
+// Symmetric round-to-nearest: q = round(x / d), d = max|x| / 127, q in [-127, 127].
+void QuantizeActQ8_0(const float* x, int n, ActQ8_0* out);  // n % 32 == 0
+void QuantizeActQ8_K(const float* x, int n, BlockQ8_K* out);  // n % 256 == 0
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block.
+inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+}  // namespace trueno::cpu

@@ -1,0 +1,297 @@
+// Per-target bodies of MatVec/MatMul: one weight row dotted with one activation row, for each
+// supported weight type. Quantized rows use integer dot products against 8-bit activations
+// (cpu/act_quant.h) and convert to float once per block.
+// Per-target include guard: this file is re-included once per Highway target.
+#if defined(TRUENO_CPU_MATVEC_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef TRUENO_CPU_MATVEC_INL_H_
+#undef TRUENO_CPU_MATVEC_INL_H_
+#else
+#define TRUENO_CPU_MATVEC_INL_H_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "cpu/act_quant.h"
+#include "cpu/dot_i8-inl.h"
+#include "hwy/highway.h"
+#include "trueno/dtype.h"
+#include "trueno/half.h"
+#include "trueno/quant_blocks.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace trueno {
+namespace HWY_NAMESPACE {
+
+HWY_INLINE float DotF32Row(const float* HWY_RESTRICT w, const float* HWY_RESTRICT x, int n) {
+  const hn::ScalableTag<float> df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  auto acc0 = hn::Zero(df);
+  auto acc1 = hn::Zero(df);
+  int i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    acc0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, w + i + N), hn::LoadU(df, x + i + N), acc1);
+  }
+  for (; i + N <= n; i += N) acc0 = hn::MulAdd(hn::LoadU(df, w + i), hn::LoadU(df, x + i), acc0);
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+// F16 and BF16 rows: widen to f32 in registers.
+template <bool kBf16>
+HWY_INLINE float DotHalfRow(const uint16_t* HWY_RESTRICT w, const float* HWY_RESTRICT x, int n) {
+  const hn::ScalableTag<float> df;
+  using HalfT = std::conditional_t<kBf16, hwy::bfloat16_t, hwy::float16_t>;
+  const hn::Rebind<HalfT, decltype(df)> dh;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const HalfT* wh = reinterpret_cast<const HalfT*>(w);
+  auto acc0 = hn::Zero(df);
+  auto acc1 = hn::Zero(df);
+  int i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    acc0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, wh + i)), hn::LoadU(df, x + i), acc0);
+    acc1 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, wh + i + N)), hn::LoadU(df, x + i + N), acc1);
+  }
+  for (; i + N <= n; i += N) {
+    acc0 = hn::MulAdd(hn::PromoteTo(df, hn::LoadU(dh, wh + i)), hn::LoadU(df, x + i), acc0);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += (kBf16 ? Bf16ToFp32(w[i]) : Fp16ToFp32(w[i])) * x[i];
+  return sum;
+}
+
+HWY_INLINE float DotQ8_0Row(const BlockQ8_0* HWY_RESTRICT w, const cpu::ActQ8_0* HWY_RESTRICT a,
+                            int nb) {
+  const D8 d8;
+  const DF32 df;
+  const int N8 = static_cast<int>(hn::Lanes(d8));
+  auto accf = hn::Zero(df);
+  for (int b = 0; b < nb; ++b) {
+    auto acc = hn::Zero(D32());
+    for (int j = 0; j < kQK; j += N8) {
+      acc = hn::Add(acc, DotI8I8(hn::LoadU(d8, w[b].qs + j), hn::LoadU(d8, a[b].qs + j)));
+    }
+    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, Fp16ToFp32(w[b].d) * a[b].d), accf);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, accf));
+}
+
+// Q4_0: x = d * (q - 8); element l < 16 is the low nibble of qs[l], l >= 16 the high nibble of
+// qs[l - 16]. sum (q - 8) a = sum q a - 8 sum a, with sum a precomputed per activation block.
+HWY_INLINE float DotQ4_0Row(const BlockQ4_0* HWY_RESTRICT w, const cpu::ActQ8_0* HWY_RESTRICT a,
+                            int nb) {
+  const D8 d8;
+  const DU8 du8;
+  const DF32 df;
+  const int N8 = static_cast<int>(hn::Lanes(d8));
+  const bool wide = N8 == 32;
+  auto accf = hn::Zero(df);
+  float correction = 0.0f;
+  for (int b = 0; b < nb; ++b) {
+    auto acc = hn::Zero(D32());
+    if (wide) {
+      // 16 packed bytes in both 128-bit halves; low nibbles are elements 0..15, high 16..31.
+      const auto packed = hn::LoadDup128(du8, w[b].qs);
+      const auto q = hn::IfThenElse(hn::FirstN(du8, 16), hn::And(packed, hn::Set(du8, 0x0F)),
+                                    hn::ShiftRight<4>(packed));
+      acc = DotU8I8(hn::BitCast(d8, q), hn::LoadU(d8, a[b].qs));
+    } else {
+      for (int off = 0; off < 16; off += N8) {
+        const auto packed = hn::LoadU(du8, w[b].qs + off);
+        const auto lo = hn::BitCast(d8, hn::And(packed, hn::Set(du8, 0x0F)));
+        const auto hi = hn::BitCast(d8, hn::ShiftRight<4>(packed));
+        acc = hn::Add(acc, DotU8I8(lo, hn::LoadU(d8, a[b].qs + off)));
+        acc = hn::Add(acc, DotU8I8(hi, hn::LoadU(d8, a[b].qs + 16 + off)));
+      }
+    }
+    const float scale = Fp16ToFp32(w[b].d) * a[b].d;
+    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, scale), accf);
+    correction += 8.0f * scale * static_cast<float>(a[b].sum);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, accf)) - correction;
+}
+
+// Q4_K: 8 sub-blocks of 32 with 6-bit scale sc and min m; x = d*sc*q - dmin*m. The min term
+// uses the activation's per-16 sums: sum_sub m * (bsums[2s] + bsums[2s+1]).
+HWY_INLINE float DotQ4_KRow(const BlockQ4_K* HWY_RESTRICT w, const BlockQ8_K* HWY_RESTRICT a,
+                            int nb) {
+  const D8 d8;
+  const DU8 du8;
+  const D32 d32;
+  const DF32 df;
+  const int N8 = static_cast<int>(hn::Lanes(d8));
+  auto accf = hn::Zero(df);
+  float min_sum = 0.0f;
+  for (int b = 0; b < nb; ++b) {
+    uint8_t sc[8], m[8];
+    int32_t mins = 0;
+    for (int s = 0; s < 8; ++s) {
+      cpu::ScaleMinK4(s, w[b].scales, &sc[s], &m[s]);
+      mins += m[s] * (a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
+    }
+    auto acc = hn::Zero(d32);
+    for (int j = 0; j < 4; ++j) {
+      const auto s_lo = hn::Set(d32, sc[2 * j]);
+      const auto s_hi = hn::Set(d32, sc[2 * j + 1]);
+      for (int off = 0; off < 32; off += N8) {
+        const auto packed = hn::LoadU(du8, w[b].qs + 32 * j + off);
+        const auto lo = hn::BitCast(d8, hn::And(packed, hn::Set(du8, 0x0F)));
+        const auto hi = hn::BitCast(d8, hn::ShiftRight<4>(packed));
+        acc = hn::Add(acc, hn::Mul(DotU8I8(lo, hn::LoadU(d8, a[b].qs + 64 * j + off)), s_lo));
+        acc = hn::Add(acc, hn::Mul(DotU8I8(hi, hn::LoadU(d8, a[b].qs + 64 * j + 32 + off)), s_hi));
+      }
+    }
+    const float d = Fp16ToFp32(w[b].d) * a[b].d;
+    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d), accf);
+    min_sum += Fp16ToFp32(w[b].dmin) * a[b].d * static_cast<float>(mins);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, accf)) - min_sum;
+}
+
+// Q5_K: as Q4_K with a fifth bit per element: bit (2j + high) of qh[l] for chunk j.
+HWY_INLINE float DotQ5_KRow(const BlockQ5_K* HWY_RESTRICT w, const BlockQ8_K* HWY_RESTRICT a,
+                            int nb) {
+  const D8 d8;
+  const DU8 du8;
+  const D32 d32;
+  const DF32 df;
+  const int N8 = static_cast<int>(hn::Lanes(d8));
+  auto accf = hn::Zero(df);
+  float min_sum = 0.0f;
+  for (int b = 0; b < nb; ++b) {
+    uint8_t sc[8], m[8];
+    int32_t mins = 0;
+    for (int s = 0; s < 8; ++s) {
+      cpu::ScaleMinK4(s, w[b].scales, &sc[s], &m[s]);
+      mins += m[s] * (a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
+    }
+    auto acc = hn::Zero(d32);
+    for (int off = 0; off < 32; off += N8) {
+      auto qh = hn::LoadU(du8, w[b].qh + off);
+      for (int j = 0; j < 4; ++j) {
+        const auto packed = hn::LoadU(du8, w[b].qs + 32 * j + off);
+        const auto bit_lo = hn::ShiftLeft<4>(hn::And(qh, hn::Set(du8, 1)));
+        const auto bit_hi = hn::ShiftLeft<3>(hn::And(qh, hn::Set(du8, 2)));
+        const auto lo = hn::BitCast(d8, hn::Or(hn::And(packed, hn::Set(du8, 0x0F)), bit_lo));
+        const auto hi = hn::BitCast(d8, hn::Or(hn::ShiftRight<4>(packed), bit_hi));
+        acc = hn::Add(acc, hn::Mul(DotU8I8(lo, hn::LoadU(d8, a[b].qs + 64 * j + off)),
+                                   hn::Set(d32, sc[2 * j])));
+        acc = hn::Add(acc, hn::Mul(DotU8I8(hi, hn::LoadU(d8, a[b].qs + 64 * j + 32 + off)),
+                                   hn::Set(d32, sc[2 * j + 1])));
+        qh = hn::ShiftRight<2>(qh);
+      }
+    }
+    const float d = Fp16ToFp32(w[b].d) * a[b].d;
+    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d), accf);
+    min_sum += Fp16ToFp32(w[b].dmin) * a[b].d * static_cast<float>(mins);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, accf)) - min_sum;
+}
+
+// Q6_K: 16 sub-blocks of 16 with int8 scales; q = 4 low bits (ql) | 2 high bits (qh) << 4,
+// x = d * sc * (q - 32). The -32 term uses the activation's per-16 sums.
+HWY_INLINE float DotQ6_KRow(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8_K* HWY_RESTRICT a,
+                            int nb) {
+  const D8 d8;
+  const DU8 du8;
+  const D32 d32;
+  const DF32 df;
+  const int N8 = static_cast<int>(hn::Lanes(d8));
+  auto accf = hn::Zero(df);
+  float correction = 0.0f;
+  for (int b = 0; b < nb; ++b) {
+    const int8_t* scales = w[b].scales;
+    int32_t offset = 0;
+    for (int s = 0; s < 16; ++s) offset += scales[s] * a[b].bsums[s];
+    auto acc = hn::Zero(d32);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = w[b].ql + 64 * half;
+      const uint8_t* qh = w[b].qh + 32 * half;
+      const int8_t* sc = scales + 8 * half;
+      const int8_t* q8 = a[b].qs + 128 * half;
+      for (int off = 0; off < 32; off += N8) {
+        const auto l0 = hn::LoadU(du8, ql + off);
+        const auto l1 = hn::LoadU(du8, ql + 32 + off);
+        const auto h = hn::LoadU(du8, qh + off);
+        const auto mask = hn::Set(du8, 0x0F);
+        const auto q1 = hn::Or(hn::And(l0, mask), hn::ShiftLeft<4>(hn::And(h, hn::Set(du8, 0x03))));
+        const auto q2 = hn::Or(hn::And(l1, mask), hn::ShiftLeft<2>(hn::And(h, hn::Set(du8, 0x0C))));
+        const auto q3 = hn::Or(hn::ShiftRight<4>(l0), hn::And(h, hn::Set(du8, 0x30)));
+        const auto q4 = hn::Or(hn::ShiftRight<4>(l1), hn::ShiftRight<2>(hn::And(h, hn::Set(du8, 0xC0))));
+        const int is = off / 16;
+        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q1), hn::LoadU(d8, q8 + off)),
+                                   PairScale(sc[is + 0], sc[is + 1])));
+        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q2), hn::LoadU(d8, q8 + 32 + off)),
+                                   PairScale(sc[is + 2], sc[is + 3])));
+        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q3), hn::LoadU(d8, q8 + 64 + off)),
+                                   PairScale(sc[is + 4], sc[is + 5])));
+        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q4), hn::LoadU(d8, q8 + 96 + off)),
+                                   PairScale(sc[is + 6], sc[is + 7])));
+      }
+    }
+    const float d = Fp16ToFp32(w[b].d) * a[b].d;
+    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d), accf);
+    correction += d * 32.0f * static_cast<float>(offset);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, accf)) - correction;
+}
+
+// Y[t * rows + r] for r in [row_begin, row_end), t < n_tokens. `act` is the activation rows:
+// floats for F32/F16/BF16, ActQ8_0 blocks for Q8_0/Q4_0, BlockQ8_K for the K types;
+// `act_stride` is the byte distance between consecutive tokens' activations.
+HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
+                             int row_begin, int row_end, int cols, const uint8_t* act,
+                             size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows) {
+  for (int r = row_begin; r < row_end; ++r) {
+    const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
+    for (int t = 0; t < n_tokens; ++t) {
+      const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+      float v = 0.0f;
+      switch (wtype) {
+        case DType::kF32:
+          v = DotF32Row(reinterpret_cast<const float*>(row), reinterpret_cast<const float*>(at), cols);
+          break;
+        case DType::kF16:
+          v = DotHalfRow<false>(reinterpret_cast<const uint16_t*>(row),
+                                reinterpret_cast<const float*>(at), cols);
+          break;
+        case DType::kBF16:
+          v = DotHalfRow<true>(reinterpret_cast<const uint16_t*>(row),
+                               reinterpret_cast<const float*>(at), cols);
+          break;
+        case DType::kQ8_0:
+          v = DotQ8_0Row(reinterpret_cast<const BlockQ8_0*>(row),
+                         reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+          break;
+        case DType::kQ4_0:
+          v = DotQ4_0Row(reinterpret_cast<const BlockQ4_0*>(row),
+                         reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+          break;
+        case DType::kQ4_K:
+          v = DotQ4_KRow(reinterpret_cast<const BlockQ4_K*>(row),
+                         reinterpret_cast<const BlockQ8_K*>(at), cols / kQKK);
+          break;
+        case DType::kQ5_K:
+          v = DotQ5_KRow(reinterpret_cast<const BlockQ5_K*>(row),
+                         reinterpret_cast<const BlockQ8_K*>(at), cols / kQKK);
+          break;
+        case DType::kQ6_K:
+          v = DotQ6_KRow(reinterpret_cast<const BlockQ6_K*>(row),
+                         reinterpret_cast<const BlockQ8_K*>(at), cols / kQKK);
+          break;
+        default:
+          break;
+      }
+      Y[static_cast<size_t>(t) * rows + r] = v;
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace trueno
+HWY_AFTER_NAMESPACE();
+
+#endif  // TRUENO_CPU_MATVEC_INL_H_
