@@ -1,0 +1,86 @@
+// The transformer graph for the llama and qwen2 families, executed on the CPU kernels of
+// trueno/kernels.h over a paged KV cache. One Model holds the weights (views into the
+// ModelFile, which it keeps alive) and the cache; Forward is not thread-safe (one caller at a
+// time), but any number of sequences can share the model and its cache.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "aprender/model_config.h"
+#include "aprender/model_file.h"
+#include "realizar/kv_cache.h"
+#include "trueno/dtype.h"
+
+namespace realizar {
+
+struct ModelOptions {
+  int max_context = 0;     // positions per sequence; 0 = the model's training context (<= 4096)
+  int max_sequences = 1;   // sequences the default KV pool is sized for
+  int kv_block_size = 16;  // token positions per KV block
+  int kv_blocks = 0;       // 0 = max_sequences * ceil(max_context / kv_block_size)
+};
+
+class Model {
+ public:
+  // Builds the graph from a parsed file and its config (e.g. from aprender::ModelConfigFromFile).
+  // Checks every tensor the graph needs (name, shape, supported type); errors name the tensor.
+  static absl::StatusOr<std::unique_ptr<Model>> Create(aprender::ModelFile file,
+                                                       const aprender::ModelConfig& config,
+                                                       const ModelOptions& options = {});
+  // Create() with the config read by aprender::ModelConfigFromFile.
+  static absl::StatusOr<std::unique_ptr<Model>> FromFile(aprender::ModelFile file,
+                                                         const ModelOptions& options = {});
+
+  // Runs `tokens` at positions start_pos, start_pos+1, ... of sequence `seq_id`, writing their K
+  // and V into the cache. The prompt is processed as one batch (every projection is a MatMul
+  // over all tokens). Positions >= start_pos already in the cache are discarded first, so
+  // start_pos may rewind; it may not skip ahead of the cached length (InvalidArgument).
+  // logits_out receives n_vocab floats for the last token, or n_vocab per token (tokens.size()
+  // rows) when all_logits. Errors: InvalidArgument (bad token id / position), ResourceExhausted
+  // (context length or KV pool exhausted; nothing is written).
+  [[nodiscard]] absl::Status Forward(std::span<const int32_t> tokens, int seq_id, int start_pos,
+                                     float* logits_out, bool all_logits = false);
+
+  const aprender::ModelConfig& config() const { return config_; }
+  int n_vocab() const { return static_cast<int>(config_.n_vocab); }
+  int max_context() const { return max_context_; }
+  const aprender::ModelFile& file() const { return file_; }
+  KvCache& kv_cache() { return *cache_; }
+  const KvCache& kv_cache() const { return *cache_; }
+
+ private:
+  struct Matrix {  // rows x cols, each row contiguous (GGML dims {cols, rows})
+    trueno::DType type = trueno::DType::kF32;
+    const uint8_t* data = nullptr;
+    int rows = 0;
+    int cols = 0;
+  };
+  struct Layer {
+    std::vector<float> attn_norm, ffn_norm;
+    Matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+    std::vector<float> bq, bk, bv;  // empty without QKV bias
+  };
+
+  Model() = default;
+  absl::Status Init(const ModelOptions& options);
+  absl::Status EmbedRow(int32_t token, float* out) const;
+  void Attention(int layer, int seq_id, int start_pos, int n_tokens);
+
+  aprender::ModelFile file_;
+  aprender::ModelConfig config_;
+  int max_context_ = 0;
+  Matrix token_embd_, output_;
+  std::vector<float> output_norm_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<KvCache> cache_;
+  // Scratch buffers, [tokens][width], grown as needed.
+  std::vector<float> x_, xb_, q_, k_, v_, att_out_, proj_, gate_, up_, scores_;
+};
+
+}  // namespace realizar
