@@ -1,0 +1,114 @@
+// MatVec throughput per weight type at qwen2.5-0.5b shapes, reported as GB/s of weight bytes
+// read (decode is bound by streaming the weights once per token).
+//   matvec_bench --benchmark_filter='q4_K'   (threads are the last argument)
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "trueno/dtype.h"
+#include "trueno/half.h"
+#include "trueno/kernels.h"
+#include "trueno/quant_blocks.h"
+
+namespace {
+
+using trueno::DType;
+
+// Random quant bits with finite block scales (values are irrelevant to speed; NaN/denormal
+// floats are not, so float types get normal values).
+std::vector<uint8_t> MakeWeights(DType type, int rows, int cols) {
+  const auto& tr = trueno::Traits(type);
+  const size_t bytes = static_cast<size_t>(rows) * cols / tr.block_elems * tr.block_bytes;
+  std::vector<uint8_t> w(bytes);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  if (type == DType::kF32) {
+    for (size_t i = 0; i < bytes; i += 4) {
+      const float v = normal(rng);
+      std::memcpy(&w[i], &v, 4);
+    }
+    return w;
+  }
+  if (type == DType::kF16 || type == DType::kBF16) {
+    for (size_t i = 0; i < bytes; i += 2) {
+      const float v = normal(rng);
+      const uint16_t h = type == DType::kF16 ? trueno::Fp32ToFp16(v) : trueno::Fp32ToBf16(v);
+      std::memcpy(&w[i], &h, 2);
+    }
+    return w;
+  }
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  const uint16_t d = trueno::Fp32ToFp16(0.01f);
+  for (size_t off = 0; off < bytes; off += tr.block_bytes) {
+    switch (type) {
+      case DType::kQ4_K:
+      case DType::kQ5_K:
+        std::memcpy(&w[off], &d, 2);
+        std::memcpy(&w[off + 2], &d, 2);
+        break;
+      case DType::kQ6_K:
+        std::memcpy(&w[off + offsetof(trueno::BlockQ6_K, d)], &d, 2);
+        break;
+      default:
+        std::memcpy(&w[off], &d, 2);
+        break;
+    }
+  }
+  return w;
+}
+
+void BM_MatVec(benchmark::State& state, DType type) {
+  const int rows = static_cast<int>(state.range(0));
+  const int cols = static_cast<int>(state.range(1));
+  if (cols % static_cast<int>(trueno::Traits(type).block_elems) != 0) {
+    // qwen2.5-0.5b's 896 columns are not a multiple of 256: GGUF files store those tensors in
+    // a legacy type (llama.cpp falls back from q4_K/q5_K/q6_K to q5_0/q5_1/q8_0).
+    state.SkipWithError("cols is not a multiple of the block size");
+    return;
+  }
+  trueno::SetNumThreads(static_cast<int>(state.range(2)));
+  const auto w = MakeWeights(type, rows, cols);
+  std::vector<float> x(cols), y(rows);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
+  for (auto _ : state) {
+    if (!trueno::MatVec(type, w.data(), rows, cols, x.data(), y.data()).ok()) {
+      state.SkipWithError("MatVec failed");
+      break;
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.SetLabel(trueno::ActiveSimdTarget());
+  trueno::SetNumThreads(0);
+}
+
+void Shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"rows", "cols", "threads"});
+  for (int threads : {1, 2}) {
+    b->Args({896, 896, threads});
+    b->Args({4864, 896, threads});
+    b->Args({896, 4864, threads});
+  }
+  b->UseRealTime();
+}
+
+#define APR_MATVEC_BENCH(name, type) \
+  BENCHMARK_CAPTURE(BM_MatVec, name, type)->Apply(Shapes)
+
+APR_MATVEC_BENCH(f32, DType::kF32);
+APR_MATVEC_BENCH(f16, DType::kF16);
+APR_MATVEC_BENCH(bf16, DType::kBF16);
+APR_MATVEC_BENCH(q8_0, DType::kQ8_0);
+APR_MATVEC_BENCH(q4_0, DType::kQ4_0);
+APR_MATVEC_BENCH(q4_K, DType::kQ4_K);
+APR_MATVEC_BENCH(q5_K, DType::kQ5_K);
+APR_MATVEC_BENCH(q6_K, DType::kQ6_K);
+
+}  // namespace
+
+BENCHMARK_MAIN();
