@@ -76,7 +76,13 @@ std::vector<uint8_t> RandomWeights(std::mt19937& rng, DType type, int rows, int 
         break;
       }
       case DType::kQ8_0:
-      case DType::kQ4_0: PutHalf(blk, scale(rng)); break;
+      case DType::kQ4_0:
+      case DType::kQ5_0: PutHalf(blk, scale(rng)); break;
+      case DType::kQ4_1:
+      case DType::kQ5_1:
+        PutHalf(blk, scale(rng));
+        PutHalf(blk + 2, -8 * scale(rng));
+        break;
       case DType::kQ4_K:
       case DType::kQ5_K:
         PutHalf(blk + offsetof(trueno::BlockQ4_K, d), scale(rng) / 8);
@@ -90,7 +96,8 @@ std::vector<uint8_t> RandomWeights(std::mt19937& rng, DType type, int rows, int 
 }
 
 const DType kMatTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
-                           DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+                           DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 }  // namespace
 
@@ -142,10 +149,11 @@ TEST_CASE("Quantized MatVec reference is within the activation quantization boun
           "[kernels]") {
   // |sum w (a_q - x)| <= sum |w| * d_block / 2 with d_block = max|x| / 127 over the x block.
   INFO("seed " << kSeed);
-  for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                     DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     std::mt19937 rng(kSeed + 100 + static_cast<uint32_t>(type));
     const int rows = 9, cols = 512;
-    const int act_block = (type == DType::kQ8_0 || type == DType::kQ4_0) ? 32 : 256;
+    const int act_block = static_cast<int>(trueno::Traits(type).block_elems);
     const auto w = RandomWeights(rng, type, rows, cols);
     const auto x = RandomFloats(rng, cols);
     std::vector<float> y(rows);

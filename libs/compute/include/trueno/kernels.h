@@ -12,13 +12,14 @@
 
 namespace trueno {
 
-// True when MatVec/MatMul accept weights of `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
+// True when MatVec/MatMul accept weights of `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q4_K, Q5_K, Q6_K).
 bool MatVecSupports(DType type);
 
 // y[r] = sum_c W[r][c] * x[c] for r < rows. W is `rows` rows of `cols` elements of `wtype`, each
 // row contiguous (GGML layout: a tensor with dims {cols, rows}). `cols` must be a multiple of the
 // type's block size. Quantized weights are multiplied with activations quantized to 8 bits
-// (Q8_0 blocks for Q8_0/Q4_0, Q8_K super-blocks for the K types) using integer dot products.
+// (Q8_0-style blocks for the 32-element types, Q8_K super-blocks for the K types) using integer dot products.
 // Errors: InvalidArgument (bad sizes / null pointers), Unimplemented (unsupported type).
 [[nodiscard]] absl::Status MatVec(DType wtype, const uint8_t* w, int rows, int cols,
                                   const float* x, float* y);

@@ -31,4 +31,21 @@ inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   }
 }
 
+// The fifth bits of a Q5_0/Q5_1 block (bit j of the 32-bit qh = element j) spread to bytes:
+// kQhBytes[b] holds 0x10 in byte k when bit k of b is set, so four lookups give the 32 bytes to
+// OR onto the low nibbles.
+struct QhByteTable {
+  uint64_t v[256];
+};
+constexpr QhByteTable MakeQhByteTable() {
+  QhByteTable t{};
+  for (int b = 0; b < 256; ++b) {
+    for (int k = 0; k < 8; ++k) {
+      if ((b >> k) & 1) t.v[b] |= uint64_t{0x10} << (8 * k);
+    }
+  }
+  return t;
+}
+inline constexpr QhByteTable kQhBytes = MakeQhByteTable();
+
 }  // namespace trueno::cpu

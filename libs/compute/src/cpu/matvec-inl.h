@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "cpu/act_quant.h"
@@ -112,6 +113,65 @@ HWY_INLINE float DotQ4_0Row(const BlockQ4_0* HWY_RESTRICT w, const cpu::ActQ8_0*
     correction += 8.0f * scale * static_cast<float>(a[b].sum);
   }
   return hn::GetLane(hn::SumOfLanes(df, accf)) - correction;
+}
+
+// Unsigned 4- or 5-bit quants of one legacy block (element l < 16: low nibble of qs[l], l >= 16:
+// high nibble of qs[l - 16]; fifth bits from `hbits`, 32 bytes of 0x10/0) dotted with the
+// block's int8 activations.
+HWY_INLINE hn::Vec<D32> DotNibbles(const uint8_t* HWY_RESTRICT qs, const uint8_t* HWY_RESTRICT hbits,
+                                   const int8_t* HWY_RESTRICT a) {
+  const D8 d8;
+  const DU8 du8;
+  const int N8 = static_cast<int>(hn::Lanes(d8));
+  auto acc = hn::Zero(D32());
+  if (N8 == 32) {
+    const auto packed = hn::LoadDup128(du8, qs);
+    auto q = hn::IfThenElse(hn::FirstN(du8, 16), hn::And(packed, hn::Set(du8, 0x0F)),
+                            hn::ShiftRight<4>(packed));
+    if (hbits != nullptr) q = hn::Or(q, hn::LoadU(du8, hbits));
+    return DotU8I8(hn::BitCast(d8, q), hn::LoadU(d8, a));
+  }
+  for (int off = 0; off < 16; off += N8) {
+    const auto packed = hn::LoadU(du8, qs + off);
+    auto lo = hn::And(packed, hn::Set(du8, 0x0F));
+    auto hi = hn::ShiftRight<4>(packed);
+    if (hbits != nullptr) {
+      lo = hn::Or(lo, hn::LoadU(du8, hbits + off));
+      hi = hn::Or(hi, hn::LoadU(du8, hbits + 16 + off));
+    }
+    acc = hn::Add(acc, DotU8I8(hn::BitCast(d8, lo), hn::LoadU(d8, a + off)));
+    acc = hn::Add(acc, DotU8I8(hn::BitCast(d8, hi), hn::LoadU(d8, a + 16 + off)));
+  }
+  return acc;
+}
+
+// Q4_1 / Q5_0 / Q5_1: x = d * q + m (Q4_1, Q5_1) or d * (q - 16) (Q5_0), q from DotNibbles.
+// The offset term is m * sum(a) or -16 d * sum(a), with sum(a) precomputed per block.
+template <class Block, bool kHasMin, bool kFiveBit>
+HWY_INLINE float DotLegacyRow(const Block* HWY_RESTRICT w, const cpu::ActQ8_0* HWY_RESTRICT a,
+                              int nb) {
+  const DF32 df;
+  auto accf = hn::Zero(df);
+  float offset = 0.0f;
+  alignas(32) uint64_t hbits[4];
+  for (int b = 0; b < nb; ++b) {
+    const uint8_t* bits = nullptr;
+    if constexpr (kFiveBit) {
+      uint32_t qh;
+      std::memcpy(&qh, w[b].qh, 4);
+      for (int i = 0; i < 4; ++i) hbits[i] = cpu::kQhBytes.v[(qh >> (8 * i)) & 0xFF];
+      bits = reinterpret_cast<const uint8_t*>(hbits);
+    }
+    const auto acc = DotNibbles(w[b].qs, bits, a[b].qs);
+    const float d = Fp16ToFp32(w[b].d);
+    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d * a[b].d), accf);
+    if constexpr (kHasMin) {
+      offset += Fp16ToFp32(w[b].m) * a[b].d * static_cast<float>(a[b].sum);
+    } else {
+      offset -= 16.0f * d * a[b].d * static_cast<float>(a[b].sum);
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, accf)) + offset;
 }
 
 // Q4_K: 8 sub-blocks of 32 with 6-bit scale sc and min m; x = d*sc*q - dmin*m. The min term
@@ -269,6 +329,18 @@ HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t 
         case DType::kQ4_0:
           v = DotQ4_0Row(reinterpret_cast<const BlockQ4_0*>(row),
                          reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+          break;
+        case DType::kQ4_1:
+          v = DotLegacyRow<BlockQ4_1, true, false>(reinterpret_cast<const BlockQ4_1*>(row),
+                                                   reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+          break;
+        case DType::kQ5_0:
+          v = DotLegacyRow<BlockQ5_0, false, true>(reinterpret_cast<const BlockQ5_0*>(row),
+                                                   reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+          break;
+        case DType::kQ5_1:
+          v = DotLegacyRow<BlockQ5_1, true, true>(reinterpret_cast<const BlockQ5_1*>(row),
+                                                  reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
           break;
         case DType::kQ4_K:
           v = DotQ4_KRow(reinterpret_cast<const BlockQ4_K*>(row),

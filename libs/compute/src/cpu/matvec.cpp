@@ -28,6 +28,9 @@ bool MatVecSupports(DType type) {
     case DType::kBF16:
     case DType::kQ8_0:
     case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
@@ -42,7 +45,7 @@ absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const flo
   if (!MatVecSupports(wtype)) {
     return absl::UnimplementedError(
         Concat("MatMul: weight type ", DTypeName(wtype),
-               " is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_K, q5_K, q6_K)"));
+               " is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)"));
   }
   if (rows <= 0 || cols <= 0 || n_tokens <= 0 || w == nullptr || X == nullptr || Y == nullptr) {
     return absl::InvalidArgumentError(Concat("MatMul: invalid shape rows=", rows, " cols=", cols,
@@ -59,7 +62,7 @@ absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const flo
   std::vector<uint8_t> quantized;
   const uint8_t* act = reinterpret_cast<const uint8_t*>(X);
   size_t act_stride = static_cast<size_t>(cols) * sizeof(float);
-  if (wtype == DType::kQ8_0 || wtype == DType::kQ4_0) {
+  if (tr.quantized && tr.block_elems == kQK) {  // legacy block types
     act_stride = static_cast<size_t>(cols / kQK) * sizeof(cpu::ActQ8_0);
     quantized.resize(act_stride * n_tokens);
     for (int t = 0; t < n_tokens; ++t) {

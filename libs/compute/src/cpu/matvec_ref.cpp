@@ -44,6 +44,25 @@ double WeightElement(DType wtype, const uint8_t* row, int e) {
       const int q = l < 16 ? (b.qs[l] & 0xF) : (b.qs[l - 16] >> 4);
       return static_cast<double>(Fp16ToFp32(b.d)) * (q - 8);
     }
+    case DType::kQ4_1: {
+      const auto& b = BlockAt<BlockQ4_1>(row, e / kQK);
+      const int l = e % kQK;
+      const int q = l < 16 ? (b.qs[l] & 0xF) : (b.qs[l - 16] >> 4);
+      return static_cast<double>(Fp16ToFp32(b.d)) * q + Fp16ToFp32(b.m);
+    }
+    case DType::kQ5_0:
+    case DType::kQ5_1: {
+      // Same layout after the scale(s): qh (bit l = fifth bit of element l), then qs as Q4_0.
+      const bool has_min = wtype == DType::kQ5_1;
+      const uint8_t* blk = row + static_cast<size_t>(e / kQK) * (has_min ? sizeof(BlockQ5_1) : sizeof(BlockQ5_0));
+      const int l = e % kQK;
+      const uint8_t* qh = blk + (has_min ? 4 : 2);
+      const uint8_t* qs = qh + 4;
+      const int low = l < 16 ? (qs[l] & 0xF) : (qs[l - 16] >> 4);
+      const int q = low | (((qh[l / 8] >> (l % 8)) & 1) << 4);
+      const double d = Fp16ToFp32(LoadU16(blk));
+      return has_min ? d * q + Fp16ToFp32(LoadU16(blk + 2)) : d * (q - 16);
+    }
     case DType::kQ4_K: {
       const auto& b = BlockAt<BlockQ4_K>(row, e / kQKK);
       const int i = e % kQKK, sub = i / 32, j = i / 64, l = i % 32;
@@ -92,7 +111,7 @@ absl::Status MatMulRef(DType wtype, const uint8_t* w, int rows, int cols, const 
     // The activation each weight element is multiplied with, as the SIMD path sees it.
     std::vector<double> a(static_cast<size_t>(cols));
     const float* x = X + static_cast<size_t>(t) * cols;
-    if (wtype == DType::kQ8_0 || wtype == DType::kQ4_0) {
+    if (Traits(wtype).block_elems == kQK) {  // legacy types: Q8_0-style activations
       std::vector<cpu::ActQ8_0> q(static_cast<size_t>(cols) / kQK);
       cpu::QuantizeActQ8_0(x, cols, q.data());
       for (int c = 0; c < cols; ++c) a[c] = static_cast<double>(q[c / kQK].d) * q[c / kQK].qs[c % kQK];
