@@ -194,14 +194,14 @@ HWY_INLINE float DotQ4_KRow(const BlockQ4_K* HWY_RESTRICT w, const BlockQ8_K* HW
     }
     auto acc = hn::Zero(d32);
     for (int j = 0; j < 4; ++j) {
-      const auto s_lo = hn::Set(d32, sc[2 * j]);
-      const auto s_hi = hn::Set(d32, sc[2 * j + 1]);
+      const auto s_lo = hn::Set(D16(), static_cast<int16_t>(sc[2 * j]));
+      const auto s_hi = hn::Set(D16(), static_cast<int16_t>(sc[2 * j + 1]));
       for (int off = 0; off < 32; off += N8) {
         const auto packed = hn::LoadU(du8, w[b].qs + 32 * j + off);
         const auto lo = hn::BitCast(d8, hn::And(packed, hn::Set(du8, 0x0F)));
         const auto hi = hn::BitCast(d8, hn::ShiftRight<4>(packed));
-        acc = hn::Add(acc, hn::Mul(DotU8I8(lo, hn::LoadU(d8, a[b].qs + 64 * j + off)), s_lo));
-        acc = hn::Add(acc, hn::Mul(DotU8I8(hi, hn::LoadU(d8, a[b].qs + 64 * j + 32 + off)), s_hi));
+        acc = hn::Add(acc, DotU8I8Scaled(lo, hn::LoadU(d8, a[b].qs + 64 * j + off), s_lo));
+        acc = hn::Add(acc, DotU8I8Scaled(hi, hn::LoadU(d8, a[b].qs + 64 * j + 32 + off), s_hi));
       }
     }
     const float d = Fp16ToFp32(w[b].d) * a[b].d;
@@ -237,10 +237,10 @@ HWY_INLINE float DotQ5_KRow(const BlockQ5_K* HWY_RESTRICT w, const BlockQ8_K* HW
         const auto bit_hi = hn::ShiftLeft<3>(hn::And(qh, hn::Set(du8, 2)));
         const auto lo = hn::BitCast(d8, hn::Or(hn::And(packed, hn::Set(du8, 0x0F)), bit_lo));
         const auto hi = hn::BitCast(d8, hn::Or(hn::ShiftRight<4>(packed), bit_hi));
-        acc = hn::Add(acc, hn::Mul(DotU8I8(lo, hn::LoadU(d8, a[b].qs + 64 * j + off)),
-                                   hn::Set(d32, sc[2 * j])));
-        acc = hn::Add(acc, hn::Mul(DotU8I8(hi, hn::LoadU(d8, a[b].qs + 64 * j + 32 + off)),
-                                   hn::Set(d32, sc[2 * j + 1])));
+        acc = hn::Add(acc, DotU8I8Scaled(lo, hn::LoadU(d8, a[b].qs + 64 * j + off),
+                                         hn::Set(D16(), static_cast<int16_t>(sc[2 * j]))));
+        acc = hn::Add(acc, DotU8I8Scaled(hi, hn::LoadU(d8, a[b].qs + 64 * j + 32 + off),
+                                         hn::Set(D16(), static_cast<int16_t>(sc[2 * j + 1]))));
         qh = hn::ShiftRight<2>(qh);
       }
     }
@@ -282,14 +282,14 @@ HWY_INLINE float DotQ6_KRow(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8_K* HW
         const auto q3 = hn::Or(hn::ShiftRight<4>(l0), hn::And(h, hn::Set(du8, 0x30)));
         const auto q4 = hn::Or(hn::ShiftRight<4>(l1), hn::ShiftRight<2>(hn::And(h, hn::Set(du8, 0xC0))));
         const int is = off / 16;
-        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q1), hn::LoadU(d8, q8 + off)),
-                                   PairScale(sc[is + 0], sc[is + 1])));
-        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q2), hn::LoadU(d8, q8 + 32 + off)),
-                                   PairScale(sc[is + 2], sc[is + 3])));
-        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q3), hn::LoadU(d8, q8 + 64 + off)),
-                                   PairScale(sc[is + 4], sc[is + 5])));
-        acc = hn::Add(acc, hn::Mul(DotU8I8(hn::BitCast(d8, q4), hn::LoadU(d8, q8 + 96 + off)),
-                                   PairScale(sc[is + 6], sc[is + 7])));
+        acc = hn::Add(acc, DotU8I8Scaled(hn::BitCast(d8, q1), hn::LoadU(d8, q8 + off),
+                                         PairScale(sc[is + 0], sc[is + 1])));
+        acc = hn::Add(acc, DotU8I8Scaled(hn::BitCast(d8, q2), hn::LoadU(d8, q8 + 32 + off),
+                                         PairScale(sc[is + 2], sc[is + 3])));
+        acc = hn::Add(acc, DotU8I8Scaled(hn::BitCast(d8, q3), hn::LoadU(d8, q8 + 64 + off),
+                                         PairScale(sc[is + 4], sc[is + 5])));
+        acc = hn::Add(acc, DotU8I8Scaled(hn::BitCast(d8, q4), hn::LoadU(d8, q8 + 96 + off),
+                                         PairScale(sc[is + 6], sc[is + 7])));
       }
     }
     const float d = Fp16ToFp32(w[b].d) * a[b].d;
