@@ -82,7 +82,8 @@ void BM_MatVec(benchmark::State& state, DType type) {
     }
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(w.size()));
   state.SetLabel(trueno::ActiveSimdTarget());
   trueno::SetNumThreads(0);
 }
@@ -97,8 +98,7 @@ void Shapes(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 
-#define APR_MATVEC_BENCH(name, type) \
-  BENCHMARK_CAPTURE(BM_MatVec, name, type)->Apply(Shapes)
+#define APR_MATVEC_BENCH(name, type) BENCHMARK_CAPTURE(BM_MatVec, name, type)->Apply(Shapes)
 
 APR_MATVEC_BENCH(f32, DType::kF32);
 APR_MATVEC_BENCH(f16, DType::kF16);

@@ -45,7 +45,7 @@ std::vector<float> RandomFloats(std::mt19937& rng, size_t n, float scale = 1.0f)
 
 void PutHalf(uint8_t* p, float v) {
   const uint16_t h = trueno::Fp16ToFp32(trueno::Fp32ToFp16(v)) == v ? trueno::Fp32ToFp16(v)
-                                                                      : trueno::Fp32ToFp16(v);
+                                                                    : trueno::Fp32ToFp16(v);
   std::memcpy(p, &h, 2);
 }
 
@@ -69,7 +69,9 @@ std::vector<uint8_t> RandomWeights(std::mt19937& rng, DType type, int rows, int 
           std::memcpy(blk + j, &v, 4);
         }
         break;
-      case DType::kF16: PutHalf(blk, normal(rng)); break;
+      case DType::kF16:
+        PutHalf(blk, normal(rng));
+        break;
       case DType::kBF16: {
         const uint16_t h = trueno::Fp32ToBf16(normal(rng));
         std::memcpy(blk, &h, 2);
@@ -77,7 +79,9 @@ std::vector<uint8_t> RandomWeights(std::mt19937& rng, DType type, int rows, int 
       }
       case DType::kQ8_0:
       case DType::kQ4_0:
-      case DType::kQ5_0: PutHalf(blk, scale(rng)); break;
+      case DType::kQ5_0:
+        PutHalf(blk, scale(rng));
+        break;
       case DType::kQ4_1:
       case DType::kQ5_1:
         PutHalf(blk, scale(rng));
@@ -88,8 +92,11 @@ std::vector<uint8_t> RandomWeights(std::mt19937& rng, DType type, int rows, int 
         PutHalf(blk + offsetof(trueno::BlockQ4_K, d), scale(rng) / 8);
         PutHalf(blk + offsetof(trueno::BlockQ4_K, dmin), scale(rng) / 8);
         break;
-      case DType::kQ6_K: PutHalf(blk + offsetof(trueno::BlockQ6_K, d), scale(rng) / 16); break;
-      default: break;
+      case DType::kQ6_K:
+        PutHalf(blk + offsetof(trueno::BlockQ6_K, d), scale(rng) / 16);
+        break;
+      default:
+        break;
     }
   }
   return w;
@@ -113,7 +120,8 @@ TEST_CASE("MatMul matches the scalar reference for every type and Highway target
       for (int n_tokens : {1, 5}) {
         const auto X = RandomFloats(rng, static_cast<size_t>(n_tokens) * cols);
         std::vector<float> want(static_cast<size_t>(n_tokens) * rows);
-        REQUIRE(trueno::ref::MatMulRef(type, w.data(), rows, cols, X.data(), n_tokens, want.data()).ok());
+        REQUIRE(trueno::ref::MatMulRef(type, w.data(), rows, cols, X.data(), n_tokens, want.data())
+                    .ok());
         // Scale of the sum for the tolerance: sum |w * x| per output.
         const size_t row_bytes = w.size() / rows;
         ForEachTarget([&] {
@@ -127,8 +135,8 @@ TEST_CASE("MatMul matches the scalar reference for every type and Highway target
                                   X[static_cast<size_t>(t) * cols + c]);
               }
               const size_t i = static_cast<size_t>(t) * rows + r;
-              INFO(trueno::DTypeName(type) << " threads " << threads << " token " << t << " row "
-                                            << r);
+              INFO(trueno::DTypeName(type)
+                   << " threads " << threads << " token " << t << " row " << r);
               // float32 accumulation of exact integer block sums: a few ulp of the L1 mass.
               REQUIRE(std::fabs(got[i] - want[i]) <= 2e-5 * mass + 1e-6);
             }
@@ -228,8 +236,8 @@ TEST_CASE("Element-wise kernels match their scalar references on every Highway t
 
     double mass = 0.0;
     for (int i = 0; i < n; ++i) mass += std::fabs(a[i] * b[i]);
-    REQUIRE(std::fabs(trueno::Dot(a.data(), b.data(), n) - trueno::ref::DotRef(a.data(), b.data(), n)) <=
-            1e-6 * mass);
+    REQUIRE(std::fabs(trueno::Dot(a.data(), b.data(), n) -
+                      trueno::ref::DotRef(a.data(), b.data(), n)) <= 1e-6 * mass);
 
     for (auto mode : {trueno::RopeMode::kNormal, trueno::RopeMode::kNeox}) {
       for (float freq_scale : {1.0f, 0.25f}) {

@@ -38,7 +38,7 @@ TEST_CASE("KvCache allocates ceil(positions / block_size) blocks per sequence", 
 
 TEST_CASE("KvCache reservation is all or nothing when the pool runs out", "[kv_cache]") {
   auto cache = MakeCache(4);
-  REQUIRE(cache.Reserve(0, 8).ok());  // 2 blocks
+  REQUIRE(cache.Reserve(0, 8).ok());    // 2 blocks
   const auto s = cache.Reserve(1, 12);  // needs 3, only 2 free
   CHECK(s.code() == absl::StatusCode::kResourceExhausted);
   CHECK(cache.blocks_used() == 2);
@@ -77,7 +77,8 @@ TEST_CASE("KvCache positions of a sequence map to distinct storage through its b
     for (int p = 0; p < 10; ++p) {
       for (int layer = 0; layer < 2; ++layer) {
         cache.K(layer, seq, p)[0] = static_cast<float>(1000 * seq + 100 * layer + p);
-        cache.V(layer, seq, p)[cache.kv_dim() - 1] = static_cast<float>(-(1000 * seq + 100 * layer + p));
+        cache.V(layer, seq, p)[cache.kv_dim() - 1] =
+            static_cast<float>(-(1000 * seq + 100 * layer + p));
       }
     }
   }

@@ -44,8 +44,7 @@ TEST_CASE("frankentiny greedy decoding equals the float64 reference for 32 steps
                               {60, 120, 105, 32, 119, 97, 115}, 32);
 }
 
-TEST_CASE("llama.cpp interop fixtures tiny-f32 and tiny-F16 decode like the reference",
-          "[real]") {
+TEST_CASE("llama.cpp interop fixtures tiny-f32 and tiny-F16 decode like the reference", "[real]") {
   for (const char* rel : {"gguf-interop/tiny-f32.gguf", "gguf-interop/tiny-F16.gguf"}) {
     APR_REQUIRE_ASSET(rel);
     CheckGreedyMatchesReference(rel, {1, 72, 101, 108, 108, 111}, 32);

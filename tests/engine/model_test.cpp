@@ -66,9 +66,9 @@ const std::vector<int32_t> kPrompt = {5, 17, 3, 88, 42, 42, 9, 60, 1};
 TEST_CASE("Model::Forward matches the float64 reference for llama and qwen2, every weight type",
           "[model]") {
   for (Architecture arch : {Architecture::kLlama, Architecture::kQwen2}) {
-    for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
-                       DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K,
-                       DType::kQ6_K}) {
+    for (DType type :
+         {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
+          DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
       const uint32_t seed = 100 + static_cast<uint32_t>(type);
       auto synth = apr_test::MakeSynthModel(Spec(arch, type, seed));
       INFO(synth.file.path << " seed " << seed);

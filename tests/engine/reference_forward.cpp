@@ -34,7 +34,8 @@ absl::StatusOr<std::vector<double>> Dequant(const aprender::ModelFile& file,
 }
 
 // out[r] = sum_c w[r][c] * x[c]
-std::vector<double> MatVec(const std::vector<double>& w, const std::vector<double>& x, size_t rows) {
+std::vector<double> MatVec(const std::vector<double>& w, const std::vector<double>& x,
+                           size_t rows) {
   const size_t cols = x.size();
   std::vector<double> out(rows, 0.0);
   for (size_t r = 0; r < rows; ++r) {
@@ -43,7 +44,8 @@ std::vector<double> MatVec(const std::vector<double>& w, const std::vector<doubl
   return out;
 }
 
-std::vector<double> RmsNorm(const std::vector<double>& x, const std::vector<double>& w, double eps) {
+std::vector<double> RmsNorm(const std::vector<double>& x, const std::vector<double>& w,
+                            double eps) {
   double ss = 0.0;
   for (double v : x) ss += v * v;
   const double scale = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + eps);
@@ -55,7 +57,8 @@ std::vector<double> RmsNorm(const std::vector<double>& x, const std::vector<doub
 // Rotates each head of `v` for position `pos`: adjacent pairs (llama GGUF) or halves (NeoX).
 void Rope(std::vector<double>& v, size_t n_heads, size_t hd, int pos,
           const aprender::ModelConfig& c) {
-  const double scale = c.rope_scaling == aprender::RopeScaling::kLinear ? 1.0 / c.rope_scale_factor : 1.0;
+  const double scale =
+      c.rope_scaling == aprender::RopeScaling::kLinear ? 1.0 / c.rope_scale_factor : 1.0;
   for (size_t h = 0; h < n_heads; ++h) {
     for (size_t i = 0; i < hd / 2; ++i) {
       const double angle = pos * scale * std::pow(static_cast<double>(c.rope_theta), -2.0 * i / hd);
@@ -99,10 +102,15 @@ absl::StatusOr<RefModel> LoadRefModel(const aprender::ModelFile& file,
     const std::string p = trueno::Concat("blk.", i, ".");
     RefLayer& l = m.layers[i];
     for (auto [name, dst] : std::initializer_list<std::pair<const char*, std::vector<double>*>>{
-             {"attn_norm.weight", &l.attn_norm}, {"ffn_norm.weight", &l.ffn_norm},
-             {"attn_q.weight", &l.wq}, {"attn_k.weight", &l.wk}, {"attn_v.weight", &l.wv},
-             {"attn_output.weight", &l.wo}, {"ffn_gate.weight", &l.w_gate},
-             {"ffn_up.weight", &l.w_up}, {"ffn_down.weight", &l.w_down}}) {
+             {"attn_norm.weight", &l.attn_norm},
+             {"ffn_norm.weight", &l.ffn_norm},
+             {"attn_q.weight", &l.wq},
+             {"attn_k.weight", &l.wk},
+             {"attn_v.weight", &l.wv},
+             {"attn_output.weight", &l.wo},
+             {"ffn_gate.weight", &l.w_gate},
+             {"ffn_up.weight", &l.w_up},
+             {"ffn_down.weight", &l.w_down}}) {
       if (s.ok()) s = get(p + name, *dst);
     }
     if (s.ok() && file.FindTensor(p + "attn_q.bias") != nullptr) {
@@ -115,7 +123,8 @@ absl::StatusOr<RefModel> LoadRefModel(const aprender::ModelFile& file,
   return m;
 }
 
-std::vector<std::vector<double>> ReferenceForward(const RefModel& m, std::span<const int32_t> tokens) {
+std::vector<std::vector<double>> ReferenceForward(const RefModel& m,
+                                                  std::span<const int32_t> tokens) {
   const auto& c = m.config;
   const size_t E = c.n_embd, hd = c.head_dim, H = c.n_head, KVH = c.n_head_kv, F = c.n_ff;
   const size_t V = c.n_vocab, T = tokens.size();
@@ -125,7 +134,8 @@ std::vector<std::vector<double>> ReferenceForward(const RefModel& m, std::span<c
 
   for (size_t t = 0; t < T; ++t) {
     // Embed the token.
-    std::vector<double> x(m.token_embd.begin() + tokens[t] * E, m.token_embd.begin() + (tokens[t] + 1) * E);
+    std::vector<double> x(m.token_embd.begin() + tokens[t] * E,
+                          m.token_embd.begin() + (tokens[t] + 1) * E);
 
     for (size_t li = 0; li < c.n_layers; ++li) {
       const RefLayer& l = m.layers[li];
@@ -158,7 +168,8 @@ std::vector<std::vector<double>> ReferenceForward(const RefModel& m, std::span<c
         double sum = 0.0;
         for (double& s : score) sum += (s = std::exp(s - mx));
         for (size_t p = 0; p <= t; ++p) {
-          for (size_t i = 0; i < hd; ++i) att[h * hd + i] += score[p] / sum * values[li][p][kvh * hd + i];
+          for (size_t i = 0; i < hd; ++i)
+            att[h * hd + i] += score[p] / sum * values[li][p][kvh * hd + i];
         }
       }
       // Output projection and residual.
@@ -177,11 +188,13 @@ std::vector<std::vector<double>> ReferenceForward(const RefModel& m, std::span<c
   return logits;
 }
 
-std::vector<int32_t> ReferenceGreedy(const RefModel& model, std::vector<int32_t> prompt, int steps) {
+std::vector<int32_t> ReferenceGreedy(const RefModel& model, std::vector<int32_t> prompt,
+                                     int steps) {
   std::vector<int32_t> out;
   for (int s = 0; s < steps; ++s) {
     const auto logits = ReferenceForward(model, prompt).back();
-    const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    const int32_t next =
+        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);
     prompt.push_back(next);
   }

@@ -23,7 +23,7 @@ struct RefModel {
   aprender::ModelConfig config;
   std::vector<double> token_embd;  // [vocab][embd]
   std::vector<double> output_norm;
-  std::vector<double> output;      // [vocab][embd] (a copy of token_embd when tied)
+  std::vector<double> output;  // [vocab][embd] (a copy of token_embd when tied)
   std::vector<RefLayer> layers;
 };
 

@@ -31,8 +31,8 @@ class Builder {
     } else {
       const uint64_t row_bytes = bytes / rows;
       for (uint64_t r = 0; r < rows; ++r) {
-        absl::Status s = trueno::QuantizeRow(type, values.data() + r * cols,
-                                             buf->data() + r * row_bytes, cols);
+        absl::Status s =
+            trueno::QuantizeRow(type, values.data() + r * cols, buf->data() + r * row_bytes, cols);
         if (!s.ok()) std::abort();
       }
     }

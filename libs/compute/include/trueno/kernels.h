@@ -19,15 +19,15 @@ bool MatVecSupports(DType type);
 // y[r] = sum_c W[r][c] * x[c] for r < rows. W is `rows` rows of `cols` elements of `wtype`, each
 // row contiguous (GGML layout: a tensor with dims {cols, rows}). `cols` must be a multiple of the
 // type's block size. Quantized weights are multiplied with activations quantized to 8 bits
-// (Q8_0-style blocks for the 32-element types, Q8_K super-blocks for the K types) using integer dot products.
-// Errors: InvalidArgument (bad sizes / null pointers), Unimplemented (unsupported type).
-[[nodiscard]] absl::Status MatVec(DType wtype, const uint8_t* w, int rows, int cols,
-                                  const float* x, float* y);
+// (Q8_0-style blocks for the 32-element types, Q8_K super-blocks for the K types) using integer dot
+// products. Errors: InvalidArgument (bad sizes / null pointers), Unimplemented (unsupported type).
+[[nodiscard]] absl::Status MatVec(DType wtype, const uint8_t* w, int rows, int cols, const float* x,
+                                  float* y);
 
 // Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens: X is n_tokens rows of `cols` floats and Y
 // is n_tokens rows of `rows` floats. Each weight row is read once for all tokens.
-[[nodiscard]] absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols,
-                                  const float* X, int n_tokens, float* Y);
+[[nodiscard]] absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const float* X,
+                                  int n_tokens, float* Y);
 
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]. `out` may alias `x`.
 void RmsNorm(const float* x, const float* weight, int n, float eps, float* out);
@@ -39,9 +39,9 @@ enum class RopeMode {
 
 struct RopeParams {
   RopeMode mode = RopeMode::kNormal;
-  float theta = 10000.0f;      // base frequency
-  float freq_scale = 1.0f;     // linear scaling: position is multiplied by this (1 / factor)
-  int n_rot = 0;               // rotated dimensions per head; 0 = head_dim
+  float theta = 10000.0f;   // base frequency
+  float freq_scale = 1.0f;  // linear scaling: position is multiplied by this (1 / factor)
+  int n_rot = 0;            // rotated dimensions per head; 0 = head_dim
 };
 
 // Rotates each of the `n_heads` heads of `head_dim` floats in `x` (contiguous) in place for

@@ -17,7 +17,7 @@ struct ActQ8_0 {
 };
 
 // Symmetric round-to-nearest: q = round(x / d), d = max|x| / 127, q in [-127, 127].
-void QuantizeActQ8_0(const float* x, int n, ActQ8_0* out);  // n % 32 == 0
+void QuantizeActQ8_0(const float* x, int n, ActQ8_0* out);    // n % 32 == 0
 void QuantizeActQ8_K(const float* x, int n, BlockQ8_K* out);  // n % 256 == 0
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block.

@@ -76,7 +76,8 @@ HWY_INLINE hn::Vec<D32> DotU8I8(V u, V s) {
   const size_t group = hn::Lanes(d8) / n32;  // 4, or 1 on the one-lane HWY_SCALAR target
   for (size_t k = 0; k < n32; ++k) {
     int32_t acc = 0;
-    for (size_t i = group * k; i < group * k + group; ++i) acc += static_cast<uint8_t>(ua[i]) * sa[i];
+    for (size_t i = group * k; i < group * k + group; ++i)
+      acc += static_cast<uint8_t>(ua[i]) * sa[i];
     r[k] = acc;
   }
   return hn::Load(d32, r);

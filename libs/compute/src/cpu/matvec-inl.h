@@ -118,7 +118,8 @@ HWY_INLINE float DotQ4_0Row(const BlockQ4_0* HWY_RESTRICT w, const cpu::ActQ8_0*
 // Unsigned 4- or 5-bit quants of one legacy block (element l < 16: low nibble of qs[l], l >= 16:
 // high nibble of qs[l - 16]; fifth bits from `hbits`, 32 bytes of 0x10/0) dotted with the
 // block's int8 activations.
-HWY_INLINE hn::Vec<D32> DotNibbles(const uint8_t* HWY_RESTRICT qs, const uint8_t* HWY_RESTRICT hbits,
+HWY_INLINE hn::Vec<D32> DotNibbles(const uint8_t* HWY_RESTRICT qs,
+                                   const uint8_t* HWY_RESTRICT hbits,
                                    const int8_t* HWY_RESTRICT a) {
   const D8 d8;
   const DU8 du8;
@@ -280,7 +281,8 @@ HWY_INLINE float DotQ6_KRow(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8_K* HW
         const auto q1 = hn::Or(hn::And(l0, mask), hn::ShiftLeft<4>(hn::And(h, hn::Set(du8, 0x03))));
         const auto q2 = hn::Or(hn::And(l1, mask), hn::ShiftLeft<2>(hn::And(h, hn::Set(du8, 0x0C))));
         const auto q3 = hn::Or(hn::ShiftRight<4>(l0), hn::And(h, hn::Set(du8, 0x30)));
-        const auto q4 = hn::Or(hn::ShiftRight<4>(l1), hn::ShiftRight<2>(hn::And(h, hn::Set(du8, 0xC0))));
+        const auto q4 =
+            hn::Or(hn::ShiftRight<4>(l1), hn::ShiftRight<2>(hn::And(h, hn::Set(du8, 0xC0))));
         const int is = off / 16;
         acc = hn::Add(acc, DotU8I8Scaled(hn::BitCast(d8, q1), hn::LoadU(d8, q8 + off),
                                          PairScale(sc[is + 0], sc[is + 1])));
@@ -312,7 +314,8 @@ HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t 
       float v = 0.0f;
       switch (wtype) {
         case DType::kF32:
-          v = DotF32Row(reinterpret_cast<const float*>(row), reinterpret_cast<const float*>(at), cols);
+          v = DotF32Row(reinterpret_cast<const float*>(row), reinterpret_cast<const float*>(at),
+                        cols);
           break;
         case DType::kF16:
           v = DotHalfRow<false>(reinterpret_cast<const uint16_t*>(row),
@@ -332,15 +335,18 @@ HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t 
           break;
         case DType::kQ4_1:
           v = DotLegacyRow<BlockQ4_1, true, false>(reinterpret_cast<const BlockQ4_1*>(row),
-                                                   reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+                                                   reinterpret_cast<const cpu::ActQ8_0*>(at),
+                                                   cols / kQK);
           break;
         case DType::kQ5_0:
           v = DotLegacyRow<BlockQ5_0, false, true>(reinterpret_cast<const BlockQ5_0*>(row),
-                                                   reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+                                                   reinterpret_cast<const cpu::ActQ8_0*>(at),
+                                                   cols / kQK);
           break;
         case DType::kQ5_1:
           v = DotLegacyRow<BlockQ5_1, true, true>(reinterpret_cast<const BlockQ5_1*>(row),
-                                                  reinterpret_cast<const cpu::ActQ8_0*>(at), cols / kQK);
+                                                  reinterpret_cast<const cpu::ActQ8_0*>(at),
+                                                  cols / kQK);
           break;
         case DType::kQ4_K:
           v = DotQ4_KRow(reinterpret_cast<const BlockQ4_K*>(row),

@@ -40,12 +40,12 @@ bool MatVecSupports(DType type) {
   }
 }
 
-absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const float* X,
-                    int n_tokens, float* Y) {
+absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const float* X, int n_tokens,
+                    float* Y) {
   if (!MatVecSupports(wtype)) {
-    return absl::UnimplementedError(
-        Concat("MatMul: weight type ", DTypeName(wtype),
-               " is not supported (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)"));
+    return absl::UnimplementedError(Concat("MatMul: weight type ", DTypeName(wtype),
+                                           " is not supported (supported: f32, f16, bf16, q8_0, "
+                                           "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)"));
   }
   if (rows <= 0 || cols <= 0 || n_tokens <= 0 || w == nullptr || X == nullptr || Y == nullptr) {
     return absl::InvalidArgumentError(Concat("MatMul: invalid shape rows=", rows, " cols=", cols,
@@ -81,7 +81,8 @@ absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const flo
   }
 
   // Enough rows per chunk that a chunk reads at least ~16 KiB of weights.
-  const int grain = static_cast<int>(std::max<size_t>(1, 16384 / (row_bytes * static_cast<size_t>(n_tokens) + 1)));
+  const int grain = static_cast<int>(
+      std::max<size_t>(1, 16384 / (row_bytes * static_cast<size_t>(n_tokens) + 1)));
   const auto body = HWY_DYNAMIC_DISPATCH(MatMulRows);
   cpu::ParallelFor(rows, grain, [&](int begin, int end) {
     body(wtype, w, row_bytes, begin, end, cols, act, act_stride, n_tokens, Y, rows);

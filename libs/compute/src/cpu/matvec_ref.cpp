@@ -54,7 +54,8 @@ double WeightElement(DType wtype, const uint8_t* row, int e) {
     case DType::kQ5_1: {
       // Same layout after the scale(s): qh (bit l = fifth bit of element l), then qs as Q4_0.
       const bool has_min = wtype == DType::kQ5_1;
-      const uint8_t* blk = row + static_cast<size_t>(e / kQK) * (has_min ? sizeof(BlockQ5_1) : sizeof(BlockQ5_0));
+      const uint8_t* blk =
+          row + static_cast<size_t>(e / kQK) * (has_min ? sizeof(BlockQ5_1) : sizeof(BlockQ5_0));
       const int l = e % kQK;
       const uint8_t* qh = blk + (has_min ? 4 : 2);
       const uint8_t* qs = qh + 4;
@@ -114,7 +115,8 @@ absl::Status MatMulRef(DType wtype, const uint8_t* w, int rows, int cols, const 
     if (Traits(wtype).block_elems == kQK) {  // legacy types: Q8_0-style activations
       std::vector<cpu::ActQ8_0> q(static_cast<size_t>(cols) / kQK);
       cpu::QuantizeActQ8_0(x, cols, q.data());
-      for (int c = 0; c < cols; ++c) a[c] = static_cast<double>(q[c / kQK].d) * q[c / kQK].qs[c % kQK];
+      for (int c = 0; c < cols; ++c)
+        a[c] = static_cast<double>(q[c / kQK].d) * q[c / kQK].qs[c % kQK];
     } else if (wtype == DType::kQ4_K || wtype == DType::kQ5_K || wtype == DType::kQ6_K) {
       std::vector<BlockQ8_K> q(static_cast<size_t>(cols) / kQKK);
       cpu::QuantizeActQ8_K(x, cols, q.data());

@@ -39,7 +39,8 @@ HWY_NOINLINE void AxpyImpl(float alpha, const float* HWY_RESTRICT x, float* HWY_
   const int N = static_cast<int>(hn::Lanes(df));
   const auto va = hn::Set(df, alpha);
   int i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
@@ -60,7 +61,8 @@ HWY_NOINLINE void AddImpl(const float* a, const float* b, float* out, int n) {
   const hn::ScalableTag<float> df;
   const int N = static_cast<int>(hn::Lanes(df));
   int i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::Add(hn::LoadU(df, a + i), hn::LoadU(df, b + i)), df, out + i);
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::Add(hn::LoadU(df, a + i), hn::LoadU(df, b + i)), df, out + i);
   for (; i < n; ++i) out[i] = a[i] + b[i];
 }
 

@@ -54,8 +54,8 @@ void Rope(float* x, int n_heads, int head_dim, int pos, const RopeParams& params
     cos_t[i] = static_cast<float>(std::cos(angle));
     sin_t[i] = static_cast<float>(std::sin(angle));
   }
-  HWY_DYNAMIC_DISPATCH(RopeRotateImpl)(x, n_heads, head_dim, n_rot, params.mode == RopeMode::kNeox,
-                                       cos_t.data(), sin_t.data());
+  HWY_DYNAMIC_DISPATCH(RopeRotateImpl)
+  (x, n_heads, head_dim, n_rot, params.mode == RopeMode::kNeox, cos_t.data(), sin_t.data());
 }
 
 const char* ActiveSimdTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }

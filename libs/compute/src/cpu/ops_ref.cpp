@@ -35,7 +35,8 @@ void SoftmaxRef(float* x, int n) {
   const float mx = *std::max_element(x, x + n);
   double sum = 0.0;
   for (int i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i]) - mx);
-  for (int i = 0; i < n; ++i) x[i] = static_cast<float>(std::exp(static_cast<double>(x[i]) - mx) / sum);
+  for (int i = 0; i < n; ++i)
+    x[i] = static_cast<float>(std::exp(static_cast<double>(x[i]) - mx) / sum);
 }
 
 void SiluMulRef(const float* gate, const float* up, float* out, int n) {

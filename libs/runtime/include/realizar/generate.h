@@ -14,11 +14,11 @@
 namespace realizar {
 
 struct GenerateOptions {
-  int max_tokens = 128;               // generated tokens at most
-  std::vector<int32_t> stop_tokens;   // e.g. EOS; the stop token itself is not returned
+  int max_tokens = 128;              // generated tokens at most
+  std::vector<int32_t> stop_tokens;  // e.g. EOS; the stop token itself is not returned
   SamplerParams sampler;
   int seq_id = 0;
-  bool free_sequence = true;          // release the sequence's KV blocks when done
+  bool free_sequence = true;  // release the sequence's KV blocks when done
 };
 
 enum class StopReason {

@@ -74,7 +74,7 @@ class KvCache {
   KvCacheConfig config_;
   std::vector<std::vector<float>> k_;  // per layer: num_blocks * block_size * kv_dim
   std::vector<std::vector<float>> v_;
-  std::vector<int> free_;              // stack of free block ids
+  std::vector<int> free_;  // stack of free block ids
   std::unordered_map<int, Sequence> seqs_;
 };
 

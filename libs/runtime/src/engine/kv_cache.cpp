@@ -9,10 +9,10 @@ namespace realizar {
 absl::StatusOr<KvCache> KvCache::Create(const KvCacheConfig& config) {
   if (config.n_layers <= 0 || config.n_kv_heads <= 0 || config.head_dim <= 0 ||
       config.block_size <= 0 || config.num_blocks <= 0) {
-    return absl::InvalidArgumentError(trueno::Concat(
-        "KvCache: every size must be positive (n_layers=", config.n_layers,
-        " n_kv_heads=", config.n_kv_heads, " head_dim=", config.head_dim,
-        " block_size=", config.block_size, " num_blocks=", config.num_blocks, ")"));
+    return absl::InvalidArgumentError(
+        trueno::Concat("KvCache: every size must be positive (n_layers=", config.n_layers,
+                       " n_kv_heads=", config.n_kv_heads, " head_dim=", config.head_dim,
+                       " block_size=", config.block_size, " num_blocks=", config.num_blocks, ")"));
   }
   const double bytes = 2.0 * config.n_layers * static_cast<double>(config.num_blocks) *
                        config.block_size * config.n_kv_heads * config.head_dim * sizeof(float);
@@ -40,10 +40,10 @@ absl::Status KvCache::Reserve(int seq, int n_positions) {
   const int missing = need_blocks - static_cast<int>(s.blocks.size());
   if (missing <= 0) return absl::OkStatus();
   if (missing > blocks_free()) {
-    return absl::ResourceExhaustedError(trueno::Concat(
-        "KV cache full: sequence ", seq, " needs ", missing, " more blocks of ",
-        config_.block_size, " tokens but only ", blocks_free(), " of ", blocks_total(),
-        " are free; finish other sequences or enlarge the cache"));
+    return absl::ResourceExhaustedError(
+        trueno::Concat("KV cache full: sequence ", seq, " needs ", missing, " more blocks of ",
+                       config_.block_size, " tokens but only ", blocks_free(), " of ",
+                       blocks_total(), " are free; finish other sequences or enlarge the cache"));
   }
   for (int i = 0; i < missing; ++i) {
     s.blocks.push_back(free_.back());
@@ -57,7 +57,8 @@ void KvCache::Truncate(int seq, int n_positions) {
   if (it == seqs_.end()) return;
   Sequence& s = it->second;
   n_positions = std::max(0, n_positions);
-  const size_t keep = static_cast<size_t>((n_positions + config_.block_size - 1) / config_.block_size);
+  const size_t keep =
+      static_cast<size_t>((n_positions + config_.block_size - 1) / config_.block_size);
   while (s.blocks.size() > keep) {
     free_.push_back(s.blocks.back());
     s.blocks.pop_back();
@@ -110,7 +111,8 @@ size_t KvCache::bytes_total() const {
 }
 
 size_t KvCache::bytes_used() const {
-  return bytes_total() / static_cast<size_t>(config_.num_blocks) * static_cast<size_t>(blocks_used());
+  return bytes_total() / static_cast<size_t>(config_.num_blocks) *
+         static_cast<size_t>(blocks_used());
 }
 
 }  // namespace realizar

@@ -62,8 +62,7 @@ absl::Status CheckDims(const ModelFile& file, const Tensor& t, std::vector<uint6
   auto bytes = trueno::ByteSize(t.type, t.elements());
   if (!bytes.ok() || *bytes != t.data.size()) {
     return absl::DataLossError(Concat(file.path, ": tensor '", t.name, "' holds ", t.data.size(),
-                                      " bytes, its type and shape need ",
-                                      bytes.ok() ? *bytes : 0));
+                                      " bytes, its type and shape need ", bytes.ok() ? *bytes : 0));
   }
   return absl::OkStatus();
 }
@@ -106,7 +105,8 @@ absl::Status Model::Init(const ModelOptions& options) {
   }
   const uint32_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
 
-  auto matrix = [&](const std::string& name, uint32_t rows, uint32_t cols) -> absl::StatusOr<Matrix> {
+  auto matrix = [&](const std::string& name, uint32_t rows,
+                    uint32_t cols) -> absl::StatusOr<Matrix> {
     APR_ASSIGN_OR_RETURN(const Tensor* t, Need(file_, name));
     APR_RETURN_IF_ERROR(CheckDims(file_, *t, {cols, rows}));
     if (!trueno::MatVecSupports(t->type)) {
@@ -149,13 +149,14 @@ absl::Status Model::Init(const ModelOptions& options) {
     }
   }
 
-  max_context_ = options.max_context > 0 ? options.max_context
-                                         : static_cast<int>(std::min<uint32_t>(
-                                               c.n_ctx_train > 0 ? c.n_ctx_train : 2048, 4096));
+  max_context_ =
+      options.max_context > 0
+          ? options.max_context
+          : static_cast<int>(std::min<uint32_t>(c.n_ctx_train > 0 ? c.n_ctx_train : 2048, 4096));
   const int block = std::max(1, options.kv_block_size);
-  const int blocks = options.kv_blocks > 0
-                         ? options.kv_blocks
-                         : std::max(1, options.max_sequences) * ((max_context_ + block - 1) / block);
+  const int blocks = options.kv_blocks > 0 ? options.kv_blocks
+                                           : std::max(1, options.max_sequences) *
+                                                 ((max_context_ + block - 1) / block);
   KvCacheConfig kc;
   kc.n_layers = static_cast<int>(c.n_layers);
   kc.n_kv_heads = static_cast<int>(c.n_head_kv);
@@ -168,7 +169,8 @@ absl::Status Model::Init(const ModelOptions& options) {
 }
 
 absl::Status Model::EmbedRow(int32_t token, float* out) const {
-  const size_t row_bytes = static_cast<size_t>(trueno::ByteSize(token_embd_.type, token_embd_.cols).value());
+  const size_t row_bytes =
+      static_cast<size_t>(trueno::ByteSize(token_embd_.type, token_embd_.cols).value());
   return ToFloat(token_embd_.type, token_embd_.data + row_bytes * static_cast<size_t>(token),
                  static_cast<size_t>(token_embd_.cols), out);
 }
@@ -241,7 +243,7 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
 
   trueno::RopeParams rope;
   rope.mode = c.rope_type == aprender::RopeType::kNeox ? trueno::RopeMode::kNeox
-                                                        : trueno::RopeMode::kNormal;
+                                                       : trueno::RopeMode::kNormal;
   rope.theta = c.rope_theta;
   rope.freq_scale = (c.rope_scaling == aprender::RopeScaling::kLinear && c.rope_scale_factor > 0)
                         ? 1.0f / c.rope_scale_factor
@@ -253,11 +255,14 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
   };
   auto add_bias = [&](std::vector<float>& y, const std::vector<float>& b) {
     if (b.empty()) return;
-    for (int t = 0; t < n; ++t) trueno::Add(y.data() + t * b.size(), b.data(), y.data() + t * b.size(), static_cast<int>(b.size()));
+    for (int t = 0; t < n; ++t)
+      trueno::Add(y.data() + t * b.size(), b.data(), y.data() + t * b.size(),
+                  static_cast<int>(b.size()));
   };
 
   // Token embeddings.
-  for (int t = 0; t < n; ++t) APR_RETURN_IF_ERROR(EmbedRow(tokens[t], x_.data() + static_cast<size_t>(t) * E));
+  for (int t = 0; t < n; ++t)
+    APR_RETURN_IF_ERROR(EmbedRow(tokens[t], x_.data() + static_cast<size_t>(t) * E));
 
   for (size_t li = 0; li < layers_.size(); ++li) {
     const Layer& l = layers_[li];
@@ -274,10 +279,14 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
     add_bias(v_, l.bv);
     for (int t = 0; t < n; ++t) {
       const int pos = start_pos + t;
-      trueno::Rope(q_.data() + static_cast<size_t>(t) * q_dim, static_cast<int>(c.n_head), hd, pos, rope);
-      trueno::Rope(k_.data() + static_cast<size_t>(t) * kv_dim, static_cast<int>(c.n_head_kv), hd, pos, rope);
-      std::memcpy(cache_->K(layer, seq_id, pos), k_.data() + static_cast<size_t>(t) * kv_dim, kv_dim * sizeof(float));
-      std::memcpy(cache_->V(layer, seq_id, pos), v_.data() + static_cast<size_t>(t) * kv_dim, kv_dim * sizeof(float));
+      trueno::Rope(q_.data() + static_cast<size_t>(t) * q_dim, static_cast<int>(c.n_head), hd, pos,
+                   rope);
+      trueno::Rope(k_.data() + static_cast<size_t>(t) * kv_dim, static_cast<int>(c.n_head_kv), hd,
+                   pos, rope);
+      std::memcpy(cache_->K(layer, seq_id, pos), k_.data() + static_cast<size_t>(t) * kv_dim,
+                  kv_dim * sizeof(float));
+      std::memcpy(cache_->V(layer, seq_id, pos), v_.data() + static_cast<size_t>(t) * kv_dim,
+                  kv_dim * sizeof(float));
     }
     Attention(layer, seq_id, start_pos, n);
     APR_RETURN_IF_ERROR(matmul(l.wo, att_out_.data(), proj_.data()));
@@ -299,7 +308,8 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
   const int first = all_logits ? 0 : n - 1;
   const int count = n - first;
   for (int t = first; t < n; ++t) {
-    trueno::RmsNorm(x_.data() + t * E, output_norm_.data(), E, c.rms_eps, xb_.data() + (t - first) * E);
+    trueno::RmsNorm(x_.data() + t * E, output_norm_.data(), E, c.rms_eps,
+                    xb_.data() + (t - first) * E);
   }
   return trueno::MatMul(output_.type, output_.data, output_.rows, output_.cols, xb_.data(), count,
                         logits_out);

@@ -49,7 +49,8 @@ std::vector<std::pair<int32_t, double>> Sampler::Candidates(std::span<const floa
   const float mx = *std::max_element(logits.begin(), logits.end());
   cand.reserve(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) {
-    cand.emplace_back(static_cast<int32_t>(i), std::exp((static_cast<double>(logits[i]) - mx) / temp));
+    cand.emplace_back(static_cast<int32_t>(i),
+                      std::exp((static_cast<double>(logits[i]) - mx) / temp));
   }
   auto normalize = [&] {
     double sum = 0.0;
