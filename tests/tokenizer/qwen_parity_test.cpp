@@ -41,7 +41,8 @@ TEST_CASE("Qwen2 tokenizer matches HF tokenizers on the authored corpus", "[toke
   while (std::getline(corpus, text_line) && std::getline(refs, ref_line)) {
     const std::string text = std::string(boost::json::parse(text_line).as_string());
     std::vector<int32_t> expected;
-    for (const auto& v : boost::json::parse(ref_line).as_array()) {
+    const boost::json::value ref = boost::json::parse(ref_line);  // outlives the loop below
+    for (const auto& v : ref.as_array()) {
       expected.push_back(static_cast<int32_t>(v.as_int64()));
     }
     INFO("corpus line " << n << ": " << text.substr(0, 80));
