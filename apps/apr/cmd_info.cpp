@@ -74,12 +74,12 @@ int RunInfo(const InfoOptions& opt) {
   if (auto p = md.GetStringOr("tokenizer.ggml.pre")) tokenizer["pre"] = *p;
   for (const char* key : {"tokenizer.ggml.tokens", "tokenizer.ggml.merges"}) {
     if (const auto* v = md.Find(key); v && v->AsArray()) {
-      tokenizer[std::string(key).substr(16)] = v->AsArray()->items.size();
+      tokenizer[std::string(key).substr(15)] = v->AsArray()->items.size();
     }
   }
   for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
     if (const auto* v = md.Find(key); v && v->AsUint())
-      tokenizer[std::string(key).substr(16)] = *v->AsUint();
+      tokenizer[std::string(key).substr(15)] = *v->AsUint();
   }
   if (md.Find("tokenizer.chat_template")) tokenizer["chat_template"] = true;
 
