@@ -13,15 +13,12 @@
 #include "absl/strings/ascii.h"
 #include "aprender/gguf.h"
 #include "aprender/hf_dir.h"
+#include "aprender/quantize_model.h"
 #include "aprender/safetensors.h"
 #include "trueno/quantize.h"
 #include "trueno/status_macros.h"
 #include "trueno/str_cat.h"
 
-#if __has_include("aprender/quantize_model.h")
-#include "aprender/quantize_model.h"
-#define APR_CLI_HAVE_QUANTIZE_MODEL 1
-#endif
 
 namespace apr_cli {
 
@@ -205,12 +202,10 @@ absl::Status CheckQuantTypeName(const std::string& name) {
 absl::StatusOr<aprender::ModelFile> QuantizeForCli(const aprender::ModelFile& model,
                                                    const std::string& type_name) {
   APR_RETURN_IF_ERROR(CheckQuantTypeName(type_name));
-#ifdef APR_CLI_HAVE_QUANTIZE_MODEL
-  return aprender::QuantizeModel(model, absl::AsciiStrToLower(type_name));
-#else
-  return absl::UnimplementedError(
-      "quantization is not built yet (aprender/quantize_model.h missing)");
-#endif
+  APR_ASSIGN_OR_RETURN(const aprender::QuantPreset preset, aprender::ParseQuantPreset(type_name));
+  ProgressBar bar("quantize " + std::string(aprender::QuantPresetName(preset)));
+  return aprender::QuantizeModel(model, preset,
+                                 [&bar](size_t done, size_t total) { bar.Update(done, total); });
 }
 
 absl::Status DequantizeTensor(const aprender::Tensor& tensor, std::vector<float>& out) {

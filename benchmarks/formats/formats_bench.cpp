@@ -19,14 +19,11 @@
 
 #include "aprender/apr_format.h"
 #include "aprender/gguf.h"
+#include "aprender/quantize_model.h"
 #include "aprender/synth.h"
 #include "trueno/dtype.h"
 #include "trueno/quantize.h"
 
-#if __has_include("aprender/quantize_model.h")
-#include "aprender/quantize_model.h"
-#define APR_BENCH_HAVE_QUANTIZE_MODEL 1
-#endif
 
 namespace {
 
@@ -65,7 +62,6 @@ std::string EnsureModel(const Options& opt, std::string& note) {
     note = "reused " + path;
     return path;
   }
-#ifdef APR_BENCH_HAVE_QUANTIZE_MODEL
   auto spec = aprender::SynthPreset(opt.preset);
   if (!spec.ok()) {
     std::fprintf(stderr, "formats_bench: %s\n", std::string(spec.status().message()).c_str());
@@ -79,7 +75,7 @@ std::string EnsureModel(const Options& opt, std::string& note) {
     std::fprintf(stderr, "formats_bench: %s\n", std::string(f16.status().message()).c_str());
     return "";
   }
-  auto q = aprender::QuantizeModel(*f16, "q4_k_m");
+  auto q = aprender::QuantizeModel(*f16, aprender::QuantPreset::kQ4_K_M);
   if (!q.ok()) {
     std::fprintf(stderr, "formats_bench: %s\n", std::string(q.status().message()).c_str());
     return "";
@@ -90,10 +86,6 @@ std::string EnsureModel(const Options& opt, std::string& note) {
   }
   note = "synthesized " + path + " in " + std::to_string(Seconds(t0, Clock::now())) + " s";
   return path;
-#else
-  std::fprintf(stderr, "formats_bench: QuantizeModel is not built; pass --model PATH.gguf\n");
-  return "";
-#endif
 }
 
 }  // namespace

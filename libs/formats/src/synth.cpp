@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "aprender/hf_dir.h"
+#include "aprender/quantize_model.h"
 #include "trueno/half.h"
 #include "trueno/status_macros.h"
 #include "trueno/str_cat.h"
@@ -258,34 +259,9 @@ absl::StatusOr<std::vector<SynthTensor>> SynthTensorPlan(const SynthSpec& s) {
 
 uint32_t SynthFileType(trueno::DType weight_type) {
   switch (weight_type) {
-    case trueno::DType::kF32:
-      return 0;
-    case trueno::DType::kF16:
-      return 1;
-    case trueno::DType::kQ4_0:
-      return 2;
-    case trueno::DType::kQ4_1:
-      return 3;
-    case trueno::DType::kQ8_0:
-      return 7;
-    case trueno::DType::kQ5_0:
-      return 8;
-    case trueno::DType::kQ5_1:
-      return 9;
-    case trueno::DType::kQ2_K:
-      return 10;
-    case trueno::DType::kQ3_K:
-      return 12;  // Q3_K_M
-    case trueno::DType::kQ4_K:
-      return 15;  // Q4_K_M
-    case trueno::DType::kQ5_K:
-      return 17;  // Q5_K_M
-    case trueno::DType::kQ6_K:
-      return 18;
-    case trueno::DType::kBF16:
-      return 32;
-    default:
-      return 0;
+    case trueno::DType::kF16: return QuantPresetFileType(QuantPreset::kF16);
+    case trueno::DType::kBF16: return QuantPresetFileType(QuantPreset::kBF16);
+    default: return QuantPresetFileType(QuantPreset::kF32);
   }
 }
 

@@ -72,7 +72,7 @@ absl::StatusOr<ModelFile> SynthesizeModel(const SynthSpec& spec, trueno::DType w
 // exactly `vocab` tokens. InvalidArgument when vocab < 259 (256 bytes + 3 control tokens).
 [[nodiscard]] absl::Status AddDefaultTokenizer(uint32_t vocab, Metadata& metadata);
 
-// GGUF general.file_type (llama_ftype) value for a model whose matrices are `weight_type`.
+// GGUF general.file_type (llama_ftype) of a synthesized model with `weight_type` (F32/F16/BF16).
 uint32_t SynthFileType(trueno::DType weight_type);
 
 }  // namespace aprender
