@@ -8,6 +8,7 @@
 #include <map>
 
 #include "aprender/hf_dir.h"
+#include "aprender/model_file.h"
 #include "aprender/safetensors.h"
 #include "mini_gguf.h"
 #include "test_assets.h"
@@ -322,4 +323,32 @@ TEST_CASE("WriteHfDir rejects quantized tensors naming the tensor and apr conver
   CHECK(s.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(s.message()).find("blk.0.ffn_up.weight") != std::string::npos);
   CHECK(std::string(s.message()).find("apr convert") != std::string::npos);
+}
+
+TEST_CASE("frankentiny HF directory and ReadGguf of its GGUF twin agree value for value") {
+  APR_REQUIRE_ASSET("models/frankentiny/hf/model.safetensors");
+  APR_REQUIRE_ASSET("models/frankentiny/frankentiny-f32.gguf");
+  const auto root = apr_test::SharedAssets() / "models/frankentiny";
+  auto hf = aprender::ReadHfDir((root / "hf").string());
+  auto gguf = aprender::LoadModelFile((root / "frankentiny-f32.gguf").string());
+  REQUIRE(hf.ok());
+  REQUIRE(gguf.ok());
+  for (const auto& [key, value] : gguf->metadata.entries()) {
+    if (key == "general.name") continue;
+    INFO(key);
+    const aprender::MetaValue* mine = hf->metadata.Find(key);
+    REQUIRE(mine != nullptr);
+    CHECK(mine->type() == value.type());  // same GGUF value types, not just equal numbers
+    CHECK(*mine == value);
+  }
+  REQUIRE(hf->tensors.size() == gguf->tensors.size());
+  for (size_t i = 0; i < gguf->tensors.size(); ++i) {
+    const Tensor& ref = gguf->tensors[i];
+    INFO(ref.name);
+    CHECK(hf->tensors[i].name == ref.name);
+    CHECK(hf->tensors[i].dims == ref.dims);
+    CHECK(hf->tensors[i].type == ref.type);
+    REQUIRE(hf->tensors[i].data.size() == ref.data.size());
+    CHECK(std::memcmp(hf->tensors[i].data.data(), ref.data.data(), ref.data.size()) == 0);
+  }
 }
