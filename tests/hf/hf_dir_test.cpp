@@ -8,6 +8,7 @@
 #include <map>
 
 #include "aprender/hf_dir.h"
+#include "aprender/model_config.h"
 #include "aprender/model_file.h"
 #include "aprender/safetensors.h"
 #include "mini_gguf.h"
@@ -350,5 +351,45 @@ TEST_CASE("frankentiny HF directory and ReadGguf of its GGUF twin agree value fo
     CHECK(hf->tensors[i].type == ref.type);
     REQUIRE(hf->tensors[i].data.size() == ref.data.size());
     CHECK(std::memcmp(hf->tensors[i].data.data(), ref.data.data(), ref.data.size()) == 0);
+  }
+}
+
+TEST_CASE("imported HF directories pass ModelConfigFromFile with the config.json hyperparameters") {
+  {
+    apr_test::ScratchDir dir;
+    TinyLlama().Write(dir.path().string(), kTinyLlamaConfig);
+    auto m = aprender::ReadHfDir(dir.path().string());
+    REQUIRE(m.ok());
+    auto cfg = aprender::ModelConfigFromFile(*m);
+    INFO(cfg.status().ToString());
+    REQUIRE(cfg.ok());
+    CHECK(cfg->arch == aprender::Architecture::kLlama);
+    CHECK(cfg->n_layers == 1);
+    CHECK(cfg->n_embd == 8);
+    CHECK(cfg->n_head == 2);
+    CHECK(cfg->n_head_kv == 1);
+    CHECK(cfg->head_dim == 4);
+    CHECK(cfg->n_vocab == 5);
+    CHECK(cfg->rope_theta == 500000.0f);
+    CHECK_FALSE(cfg->tied_embeddings);
+  }
+  {
+    SyntheticHf s = TinyLlama(/*with_lm_head=*/false);
+    s.Add("model.layers.0.self_attn.q_proj.bias", {8});
+    s.Add("model.layers.0.self_attn.k_proj.bias", {4});
+    s.Add("model.layers.0.self_attn.v_proj.bias", {4});
+    apr_test::ScratchDir dir;
+    s.Write(dir.path().string(), R"({"model_type":"qwen2","hidden_size":8,"intermediate_size":6,
+      "num_hidden_layers":1,"num_attention_heads":2,"num_key_value_heads":1,
+      "max_position_embeddings":64,"rms_norm_eps":1e-6,"rope_theta":1000000.0,
+      "tie_word_embeddings":true,"vocab_size":5})");
+    auto m = aprender::ReadHfDir(dir.path().string());
+    REQUIRE(m.ok());
+    auto cfg = aprender::ModelConfigFromFile(*m);
+    INFO(cfg.status().ToString());
+    REQUIRE(cfg.ok());
+    CHECK(cfg->arch == aprender::Architecture::kQwen2);
+    CHECK(cfg->tied_embeddings);
+    CHECK(cfg->qkv_bias);
   }
 }
