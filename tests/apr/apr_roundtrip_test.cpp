@@ -6,6 +6,7 @@
 #include "apr_test_model.h"
 #include "aprender/apr_format.h"
 #include "aprender/model_file.h"
+#include "aprender/signing.h"
 #include "test_assets.h"
 
 namespace {
@@ -161,4 +162,35 @@ TEST_CASE(".apr of an empty model (no tensors, no metadata) round-trips", "[apr]
   REQUIRE(got.ok());
   CHECK(got->tensors.empty());
   CHECK(got->metadata.size() == 0);
+}
+
+// Not run by default: regenerates the fuzz seed corpus (tests/fuzz/apr/corpus) with
+//   APR_FUZZ_CORPUS_OUT=tests/fuzz/apr/corpus build/release/tests/apr/apr_format_test "[.corpus]"
+TEST_CASE("write the .apr fuzz seed corpus", "[.corpus]") {
+  const char* out = std::getenv("APR_FUZZ_CORPUS_OUT");
+  REQUIRE(out != nullptr);
+  std::vector<uint8_t> a(32 * 4), b(34 * 2);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i % 7);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 37);
+  aprender::ModelFile m;
+  m.metadata.Set("general.architecture", aprender::MetaValue::String("llama"));
+  m.metadata.Set("llama.block_count", aprender::MetaValue::U32(1));
+  m.metadata.Set("f", aprender::MetaValue::F32(apr_test::FloatFromBits(0x7fc00001)));
+  m.metadata.Set("s", aprender::MetaValue::String("\xff"));
+  m.metadata.Set("tokenizer.ggml.tokens", aprender::MetaValue::StringArray({"a", "b"}));
+  m.metadata.Set("n", apr_test::Arr(aprender::MetaType::kArray,
+                                    {apr_test::Arr(aprender::MetaType::kInt8, {aprender::MetaValue::I8(-1)})}));
+  m.tensors.push_back({"w", trueno::DType::kF32, {32}, a});
+  m.tensors.push_back({"q", trueno::DType::kQ8_0, {64}, b});
+  const auto key = *aprender::GenerateEd25519KeyPair();
+  const std::string dir = out;
+  aprender::AprWriteOptions o;
+  REQUIRE(aprender::WriteApr(m, dir + "/plain.apr", o).ok());
+  o.compression = aprender::Compression::kLz4;
+  REQUIRE(aprender::WriteApr(m, dir + "/lz4.apr", o).ok());
+  o.compression = aprender::Compression::kZstd;
+  REQUIRE(aprender::WriteApr(m, dir + "/zstd.apr", o).ok());
+  o.signing_key_pem = key.private_pem;
+  REQUIRE(aprender::WriteApr(m, dir + "/zstd-signed.apr", o).ok());
+  REQUIRE(aprender::WriteApr(aprender::ModelFile{}, dir + "/empty.apr").ok());
 }
