@@ -178,8 +178,10 @@ TEST_CASE("write the .apr fuzz seed corpus", "[.corpus]") {
   m.metadata.Set("f", aprender::MetaValue::F32(apr_test::FloatFromBits(0x7fc00001)));
   m.metadata.Set("s", aprender::MetaValue::String("\xff"));
   m.metadata.Set("tokenizer.ggml.tokens", aprender::MetaValue::StringArray({"a", "b"}));
-  m.metadata.Set("n", apr_test::Arr(aprender::MetaType::kArray,
-                                    {apr_test::Arr(aprender::MetaType::kInt8, {aprender::MetaValue::I8(-1)})}));
+  m.metadata.Set(
+      "n",
+      apr_test::Arr(aprender::MetaType::kArray,
+                    {apr_test::Arr(aprender::MetaType::kInt8, {aprender::MetaValue::I8(-1)})}));
   m.tensors.push_back({"w", trueno::DType::kF32, {32}, a});
   m.tensors.push_back({"q", trueno::DType::kQ8_0, {64}, b});
   const auto key = *aprender::GenerateEd25519KeyPair();

@@ -55,7 +55,7 @@ AprCheck CheckDecompression(std::span<const uint8_t> bytes, const AprHeader& h,
     }
     try {
       buf.resize(e.raw_size);
-    } catch (const std::bad_alloc&) {
+    } catch (const std::exception&) {  // bad_alloc or length_error
       return {"decompression", false,
               trueno::Concat(what, ": cannot allocate ", e.raw_size, " bytes")};
     }
