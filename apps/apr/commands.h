@@ -1,0 +1,19 @@
+// Registration of every apr subcommand. Each Register* adds one subcommand to `app`; when that
+// subcommand runs, its exit status is stored in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace apr_cli {
+
+void RegisterInfo(CLI::App& app, int& exit_code);
+void RegisterInspect(CLI::App& app, int& exit_code);
+void RegisterConvert(CLI::App& app, int& exit_code);
+void RegisterQuantize(CLI::App& app, int& exit_code);
+void RegisterDiff(CLI::App& app, int& exit_code);
+void RegisterVerify(CLI::App& app, int& exit_code);
+void RegisterKeygen(CLI::App& app, int& exit_code);
+void RegisterSign(CLI::App& app, int& exit_code);
+void RegisterSynth(CLI::App& app, int& exit_code);
+
+}  // namespace apr_cli
