@@ -15,5 +15,13 @@ void RegisterVerify(CLI::App& app, int& exit_code);
 void RegisterKeygen(CLI::App& app, int& exit_code);
 void RegisterSign(CLI::App& app, int& exit_code);
 void RegisterSynth(CLI::App& app, int& exit_code);
+// Inference (cmd_run.cpp, cmd_chat.cpp, cmd_pass.cpp, cmd_tokenize.cpp, cmd_perplexity.cpp,
+// cmd_bench.cpp).
+void RegisterRun(CLI::App& app, int& exit_code);
+void RegisterChat(CLI::App& app, int& exit_code);
+void RegisterPass(CLI::App& app, int& exit_code);
+void RegisterTokenize(CLI::App& app, int& exit_code);
+void RegisterPerplexity(CLI::App& app, int& exit_code);
+void RegisterBench(CLI::App& app, int& exit_code);
 
 }  // namespace apr_cli

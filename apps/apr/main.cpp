@@ -23,6 +23,12 @@ int main(int argc, char** argv) {
   apr_cli::RegisterKeygen(app, exit_code);
   apr_cli::RegisterSign(app, exit_code);
   apr_cli::RegisterSynth(app, exit_code);
+  apr_cli::RegisterRun(app, exit_code);
+  apr_cli::RegisterChat(app, exit_code);
+  apr_cli::RegisterPass(app, exit_code);
+  apr_cli::RegisterTokenize(app, exit_code);
+  apr_cli::RegisterPerplexity(app, exit_code);
+  apr_cli::RegisterBench(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

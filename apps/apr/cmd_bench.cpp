@@ -1,0 +1,292 @@
+// apr bench MODEL: prefill (pp, one batched forward pass over --prompt-tokens) and decode (tg,
+// --gen-tokens single-token steps after the prompt) throughput, like llama-bench's pp512/tg128.
+// One warm-up run, then --runs measured runs: median and spread of tok/s, TTFT, per-token
+// latency p50/p99 over every measured decode step, peak RSS. It also measures the machine's
+// memory read bandwidth and reports decode speed as a share of the roofline
+// bandwidth / (weight bytes read per token): decode reads every weight matrix once per token.
+#include <sys/resource.h>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <random>
+
+#include "cli_util.h"
+#include "commands.h"
+#include "inference_session.h"
+#include "realizar/sampler.h"
+#include "realizar/version.h"
+#include "trueno/kernels.h"
+#include "trueno/str_cat.h"
+
+#ifndef APR_GIT_SHA
+#define APR_GIT_SHA "unknown"
+#endif
+
+namespace apr_cli {
+namespace {
+
+struct BenchOptions {
+  std::string path;
+  int prompt_tokens = 512;
+  int gen_tokens = 128;
+  int runs = 3;
+  int threads = 0;
+  int bandwidth_mib = 1024;
+  bool json = false;
+};
+
+struct Spread {
+  double median = 0, min = 0, max = 0, stddev = 0;
+};
+
+Spread Summarize(std::vector<double> v) {
+  Spread s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  s.min = v.front();
+  s.max = v.back();
+  const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(n);
+  double sq = 0;
+  for (double x : v) sq += (x - mean) * (x - mean);
+  s.stddev = n > 1 ? std::sqrt(sq / static_cast<double>(n - 1)) : 0.0;
+  return s;
+}
+
+// Nearest-rank percentile of sorted `v`.
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t rank =
+      static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+boost::json::object SpreadJson(const Spread& s) {
+  return {{"median", s.median}, {"min", s.min}, {"max", s.max}, {"stddev", s.stddev}};
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        size_t b = colon + 1;
+        while (b < line.size() && line[b] == ' ') ++b;
+        return line.substr(b);
+      }
+    }
+  }
+  return "unknown";
+}
+
+// Best of `reps` multi-threaded reads of a `mib` MiB buffer (much larger than the last-level
+// cache), in bytes per second.
+double MeasureReadBandwidth(int mib, int threads, int reps = 5) {
+  const size_t n = static_cast<size_t>(mib) * (1u << 20) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n);
+  tbb::task_arena arena(threads);
+  arena.execute([&] {  // first touch from the workers, so pages spread like the reads
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, n, 1 << 16), [&](const auto& r) {
+      for (size_t i = r.begin(); i < r.end(); ++i) buf[i] = i;
+    });
+  });
+  double best = 0;
+  volatile uint64_t sink = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    std::atomic<uint64_t> total{0};
+    const double t0 = NowSeconds();
+    arena.execute([&] {
+      tbb::parallel_for(tbb::blocked_range<size_t>(0, n, 1 << 16), [&](const auto& r) {
+        uint64_t a = 0, b = 0, c = 0, d = 0;
+        size_t i = r.begin();
+        for (; i + 4 <= r.end(); i += 4) {
+          a += buf[i];
+          b += buf[i + 1];
+          c += buf[i + 2];
+          d += buf[i + 3];
+        }
+        for (; i < r.end(); ++i) a += buf[i];
+        total.fetch_add(a + b + c + d, std::memory_order_relaxed);
+      });
+    });
+    const double s = NowSeconds() - t0;
+    sink = sink + total.load();
+    if (s > 0) best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / s);
+  }
+  (void)sink;
+  return best;
+}
+
+// Bytes of weights one decode step reads: every tensor, except that only one row of an untied
+// token embedding is read (a tied one is also the output head, read in full).
+uint64_t WeightBytesPerToken(const aprender::ModelFile& file) {
+  uint64_t bytes = 0;
+  const bool tied = file.FindTensor("output.weight") == nullptr;
+  for (const auto& t : file.tensors) {
+    if (t.name == "token_embd.weight" && !tied) {
+      const uint64_t rows = t.dims.size() >= 2 ? t.dims[1] : 1;
+      bytes += rows > 0 ? t.data.size() / rows : 0;
+    } else {
+      bytes += t.data.size();
+    }
+  }
+  return bytes;
+}
+
+int RunBench(const BenchOptions& opt) {
+  if (opt.prompt_tokens < 0) return Fail("--prompt-tokens must be >= 0");
+  if (opt.gen_tokens < 0) return Fail("--gen-tokens must be >= 0");
+  if (opt.prompt_tokens == 0 && opt.gen_tokens == 0) {
+    return Fail("nothing to measure: --prompt-tokens and --gen-tokens are both 0");
+  }
+  if (opt.runs < 1) return Fail("--runs must be at least 1");
+  if (opt.bandwidth_mib < 0) return Fail("--bandwidth-mib must be >= 0 (0 skips the measurement)");
+
+  SessionOptions so;
+  so.model_path = opt.path;
+  so.threads = opt.threads;
+  so.ctx_size = opt.prompt_tokens + opt.gen_tokens + 1;
+  auto loaded = InferenceSession::Load(so);
+  if (!loaded.ok()) return Fail(loaded.status());
+  InferenceSession& session = **loaded;
+  realizar::Model& model = session.model();
+  const int vocab = model.n_vocab();
+
+  // Prompt: seeded random ids (throughput does not depend on which ids they are).
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int> dist(0, vocab - 1);
+  std::vector<int32_t> prompt(static_cast<size_t>(opt.prompt_tokens));
+  for (auto& t : prompt) t = dist(rng);
+  const int32_t start_token = session.tokenizer().bos_id() >= 0 ? session.tokenizer().bos_id() : 0;
+
+  std::vector<double> pp_tok_s, tg_tok_s, ttft_s, steps;
+  std::vector<float> logits(static_cast<size_t>(vocab));
+  ProgressBar progress("bench");
+  for (int run = 0; run <= opt.runs; ++run) {  // run 0 is the warm-up
+    session.ResetCache();
+    int pos = 0;
+    int32_t next = start_token;
+    const double t0 = NowSeconds();
+    if (!prompt.empty()) {
+      if (absl::Status s = model.Forward(prompt, 0, 0, logits.data()); !s.ok()) return Fail(s);
+      const double prefill = NowSeconds() - t0;
+      next = realizar::Argmax(logits);
+      const double ttft = NowSeconds() - t0;
+      pos = static_cast<int>(prompt.size());
+      if (run > 0) {
+        pp_tok_s.push_back(prefill > 0 ? prompt.size() / prefill : 0.0);
+        ttft_s.push_back(ttft);
+      }
+    }
+    double decode = 0;
+    for (int i = 0; i < opt.gen_tokens; ++i) {
+      const double s0 = NowSeconds();
+      const int32_t one[1] = {next};
+      if (absl::Status s = model.Forward(one, 0, pos++, logits.data()); !s.ok()) return Fail(s);
+      next = realizar::Argmax(logits);
+      const double dt = NowSeconds() - s0;
+      decode += dt;
+      if (run > 0) steps.push_back(dt);
+    }
+    if (run > 0 && opt.gen_tokens > 0) tg_tok_s.push_back(decode > 0 ? opt.gen_tokens / decode : 0);
+    progress.Update(static_cast<uint64_t>(run + 1), static_cast<uint64_t>(opt.runs + 1));
+  }
+  progress.Finish();
+  session.ResetCache();
+
+  std::sort(steps.begin(), steps.end());
+  const Spread pp = Summarize(pp_tok_s), tg = Summarize(tg_tok_s), ttft = Summarize(ttft_s);
+  const double p50 = Percentile(steps, 50), p99 = Percentile(steps, 99);
+  struct rusage ru = {};
+  getrusage(RUSAGE_SELF, &ru);
+  const uint64_t peak_rss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux: KiB
+  const uint64_t weight_bytes = WeightBytesPerToken(session.file());
+  const double bandwidth =
+      opt.bandwidth_mib > 0 ? MeasureReadBandwidth(opt.bandwidth_mib, session.threads()) : 0.0;
+  const double roofline = bandwidth > 0 && weight_bytes > 0 ? bandwidth / weight_bytes : 0.0;
+  const double roofline_pct = roofline > 0 ? 100.0 * tg.median / roofline : 0.0;
+  const std::string cpu = CpuModel();
+
+  if (opt.json) {
+    boost::json::object out{
+        {"model", opt.path},
+        {"architecture", session.architecture()},
+        {"prompt_tokens", opt.prompt_tokens},
+        {"gen_tokens", opt.gen_tokens},
+        {"runs", opt.runs},
+        {"warmup_runs", 1},
+        {"prefill_tok_s", pp.median},
+        {"prefill_tok_s_spread", SpreadJson(pp)},
+        {"decode_tok_s", tg.median},
+        {"decode_tok_s_spread", SpreadJson(tg)},
+        {"ttft_ms", ttft.median * 1e3},
+        {"token_latency_ms", boost::json::object{{"p50", p50 * 1e3}, {"p99", p99 * 1e3}}},
+        {"peak_rss_bytes", peak_rss},
+        {"weight_bytes_per_token", weight_bytes},
+        {"memory_bandwidth_gb_s", bandwidth / 1e9},
+        {"roofline_decode_tok_s", roofline},
+        {"decode_roofline_pct", roofline_pct},
+        {"provenance", boost::json::object{{"git_sha", APR_GIT_SHA},
+                                           {"version", std::string(realizar::Version())},
+                                           {"compiler", __VERSION__},
+                                           {"cpu", cpu},
+                                           {"backend", "cpu"},
+                                           {"simd", trueno::ActiveSimdTarget()},
+                                           {"threads", session.threads()}}},
+    };
+    PrintJson(out);
+    return 0;
+  }
+  std::printf("model      %s (%s)\n", opt.path.c_str(), session.architecture().c_str());
+  std::printf("backend    cpu, %s, %d threads; %s\n", trueno::ActiveSimdTarget(), session.threads(),
+              cpu.c_str());
+  if (opt.prompt_tokens > 0) {
+    std::printf("pp%-7d  %10.1f tok/s  (min %.1f, max %.1f, sd %.1f)  ttft %.1f ms\n",
+                opt.prompt_tokens, pp.median, pp.min, pp.max, pp.stddev, ttft.median * 1e3);
+  }
+  if (opt.gen_tokens > 0) {
+    std::printf("tg%-7d  %10.1f tok/s  (min %.1f, max %.1f, sd %.1f)  p50 %.2f ms, p99 %.2f ms\n",
+                opt.gen_tokens, tg.median, tg.min, tg.max, tg.stddev, p50 * 1e3, p99 * 1e3);
+  }
+  std::printf("peak RSS   %s\n", HumanBytes(peak_rss).c_str());
+  if (bandwidth > 0) {
+    std::printf("roofline   %.1f GB/s read / %s per token = %.1f tok/s; decode at %.1f%%\n",
+                bandwidth / 1e9, HumanBytes(weight_bytes).c_str(), roofline, roofline_pct);
+  }
+  std::printf("%d runs after 1 warm-up; git %s, apr %s\n", opt.runs, APR_GIT_SHA,
+              std::string(realizar::Version()).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void RegisterBench(CLI::App& app, int& exit_code) {
+  auto opt = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure prefill and decode speed (pp512/tg128), latency, memory and roofline");
+  cmd->add_option("MODEL", opt->path, "model file or HF directory")->required();
+  cmd->add_option("-p,--prompt-tokens", opt->prompt_tokens,
+                  "prompt length (default 512; 0 = decode only)");
+  cmd->add_option("-n,--gen-tokens", opt->gen_tokens, "decode steps (default 128)");
+  cmd->add_option("-r,--runs", opt->runs, "measured runs after one warm-up (default 3)");
+  cmd->add_option("-t,--threads", opt->threads, "CPU threads (default: all hardware threads)");
+  cmd->add_option("--bandwidth-mib", opt->bandwidth_mib,
+                  "buffer for the memory bandwidth measurement (default 1024; 0 skips it)");
+  cmd->add_flag("--json", opt->json, "print a JSON object");
+  cmd->callback([opt, &exit_code] { exit_code = RunBench(*opt); });
+}
+
+}  // namespace apr_cli
