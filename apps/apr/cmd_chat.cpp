@@ -249,8 +249,10 @@ int RunChat(const ChatOptions& opt) {
     }
     realizar::StreamDecoder decoder(session.tokenizer());
     g_interrupted.store(false);
+    std::string reply;
     auto g = session.Generate(*ids, *params, [&](int32_t id) {
       const std::string piece = decoder.Push(id);
+      reply += piece;
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
       return !g_interrupted.load();
@@ -262,11 +264,12 @@ int RunChat(const ChatOptions& opt) {
     }
     g_interrupted.store(false);
     const std::string rest = decoder.Flush();
+    reply += rest;
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fputs("\n", stdout);
     if (interactive) std::fputc('\n', stdout);
     std::fflush(stdout);
-    history.push_back({"assistant", session.tokenizer().Decode(g->ids)});
+    history.push_back({"assistant", reply});
     ++turn;
     if (opt.verbose) {
       const GenerationStats& st = g->stats;

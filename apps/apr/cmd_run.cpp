@@ -91,9 +91,13 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
     std::fwrite(prompt.data(), 1, prompt.size(), stdout);
     std::fflush(stdout);
   }
+  // The text is what the stream decoder emits (valid UTF-8: bytes that never complete a code
+  // point become U+FFFD), so --json's "text" equals the streamed output.
+  std::string text;
   auto g = session.Generate(ids, *params, [&](int32_t id) {
+    const std::string piece = decoder.Push(id);
+    text += piece;
     if (stream) {
-      const std::string piece = decoder.Push(id);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
     }
@@ -103,8 +107,9 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
     if (stream) std::fflush(stdout);
     return Fail(g.status());
   }
+  const std::string rest = decoder.Flush();
+  text += rest;
   if (stream) {
-    const std::string rest = decoder.Flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
@@ -115,7 +120,7 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
     for (int32_t id : g->ids) out_ids.push_back(id);
     boost::json::object timings = TimingsJson(session, g->stats, g->ids.size());
     PrintJson(boost::json::object{
-        {"text", session.tokenizer().Decode(g->ids)},
+        {"text", text},
         {"prompt_ids", prompt_ids},
         {"ids", out_ids},
         {"finish_reason", FinishReasonName(g->reason)},
