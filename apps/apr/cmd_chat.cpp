@@ -49,6 +49,8 @@ class LineReader {
         buf_.erase(0, nl + 1);
         return LineResult::kLine;
       }
+      // A Ctrl+C that landed just before read(2) started would not interrupt it.
+      if (g_interrupted.exchange(false)) return LineResult::kInterrupted;
       char chunk[4096];
       const ssize_t n = ::read(STDIN_FILENO, chunk, sizeof chunk);
       if (n > 0) {
