@@ -282,7 +282,7 @@ void RegisterBench(CLI::App& app, int& exit_code) {
                   "prompt length (default 512; 0 = decode only)");
   cmd->add_option("-n,--gen-tokens", opt->gen_tokens, "decode steps (default 128)");
   cmd->add_option("-r,--runs", opt->runs, "measured runs after one warm-up (default 3)");
-  cmd->add_option("-t,--threads", opt->threads, "CPU threads (default: all hardware threads)");
+  cmd->add_option("-t,--threads", opt->threads, "CPU threads (default: every available CPU)");
   cmd->add_option("--bandwidth-mib", opt->bandwidth_mib,
                   "buffer for the memory bandwidth measurement (default 1024; 0 skips it)");
   cmd->add_flag("--json", opt->json, "print a JSON object");

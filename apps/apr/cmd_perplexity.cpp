@@ -165,7 +165,7 @@ void RegisterPerplexity(CLI::App& app, int& exit_code) {
   cmd->add_option("--from-fraction", opt->from_fraction,
                   "score only the text from this fraction of its characters on (0.9 = last 10%)");
   cmd->add_option("--max-windows", opt->max_windows, "evaluate at most this many windows");
-  cmd->add_option("-t,--threads", opt->threads, "CPU threads (default: all hardware threads)");
+  cmd->add_option("-t,--threads", opt->threads, "CPU threads (default: every available CPU)");
   cmd->add_flag("--json", opt->json, "print a JSON object");
   cmd->callback([opt, &exit_code] { exit_code = RunPerplexity(*opt); });
 }

@@ -50,9 +50,9 @@ void Spinner::Stop() {
 }
 
 int ChooseThreads(int requested) {
-  if (requested > 0) return requested;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int>(hw) : 1;
+  // The kernels' default (oneTBB's concurrency: the CPUs this process may run on).
+  trueno::SetNumThreads(requested > 0 ? requested : 0);
+  return trueno::NumThreads();
 }
 
 const char* FinishReasonName(FinishReason r) {
@@ -84,7 +84,6 @@ absl::StatusOr<std::unique_ptr<InferenceSession>> InferenceSession::Load(
   if (auto t = file.metadata.GetStringOr("tokenizer.chat_template")) s->chat_template_ = *t;
   s->builtin_ = realizar::DetectBuiltin(file.metadata);
   s->threads_ = ChooseThreads(options.threads);
-  trueno::SetNumThreads(s->threads_);
   if (options.need_model) {
     if (options.ctx_size < 0) {
       return absl::InvalidArgumentError(
@@ -143,7 +142,7 @@ void AddGenerationFlags(CLI::App* cmd, GenerationFlags& f) {
   cmd->add_option("--repeat-last-n", f.repeat_last_n,
                   "tokens the penalty looks back on (default 64)");
   cmd->add_option("--seed", f.seed, "random seed (default: random)");
-  cmd->add_option("-t,--threads", f.threads, "CPU threads (default: all hardware threads)");
+  cmd->add_option("-t,--threads", f.threads, "CPU threads (default: every available CPU)");
   cmd->add_option("-c,--ctx-size", f.ctx_size,
                   "context length (default: the model's, at most 4096)");
 }

@@ -41,7 +41,8 @@ class Spinner {
   std::thread thread_;
 };
 
-// Threads for the CPU kernels: `requested` when > 0, else every hardware thread.
+// Sets the CPU kernels' thread count to `requested` when > 0, else to their default (every CPU
+// this process may run on), and returns it.
 int ChooseThreads(int requested);
 
 struct SessionOptions {
