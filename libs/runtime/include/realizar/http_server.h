@@ -48,6 +48,7 @@ class HttpServer {
 
   int port() const;
   ServerStats Stats() const;
+  Scheduler& scheduler();
 
   // Stops accepting, answers new requests with 503, lets running generations finish for up to
   // the grace period, cancels the rest, then stops the I/O threads. Idempotent.

@@ -95,6 +95,10 @@ class Scheduler {
   // them; then joins the engine thread. Idempotent.
   void Shutdown(bool drain = false);
 
+  // While paused the engine admits and runs nothing (requests still queue up to the limit).
+  // For maintenance and for tests that need a deterministic queue.
+  void SetPaused(bool paused);
+
   SchedulerStats Stats() const;
   int max_context() const { return max_context_; }
   int n_vocab() const { return n_vocab_; }
@@ -121,6 +125,7 @@ class Scheduler {
   uint64_t next_id_ = 1;                           // guarded by mu_
   bool stopping_ = false;                          // guarded by mu_
   bool drain_ = false;                             // guarded by mu_
+  bool paused_ = false;                            // guarded by mu_
   int running_count_ = 0;                          // guarded by mu_ (mirror for Stats)
   int blocks_used_ = 0;                            // guarded by mu_ (mirror for Stats)
   int reserved_blocks_ = 0;  // engine thread only: blocks promised to running sequences

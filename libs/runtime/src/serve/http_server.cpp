@@ -77,6 +77,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Model& model,
 
 int HttpServer::port() const { return impl_->listener->port(); }
 
+Scheduler& HttpServer::scheduler() { return *impl_->scheduler; }
+
 ServerStats HttpServer::Stats() const {
   ServerStats s;
   s.scheduler = impl_->scheduler->Stats();

@@ -82,8 +82,9 @@ absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request) {
   seq->submitted = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::FailedPreconditionError("the server is shutting down");
-  if (static_cast<int>(waiting_.size()) >= options_.max_queue &&
-      running_count_ >= options_.max_batch) {
+  // Free batch slots count as queue room: a request that can start at once is never rejected.
+  const int room = options_.max_queue + std::max(0, options_.max_batch - running_count_);
+  if (static_cast<int>(waiting_.size()) >= room) {
     return absl::ResourceExhaustedError(
         Concat("the wait queue is full (", options_.max_queue, " requests); retry later"));
   }
@@ -97,6 +98,12 @@ absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request) {
 void Scheduler::Cancel(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   cancelled_.insert(id);
+  cv_.notify_all();
+}
+
+void Scheduler::SetPaused(bool paused) {
+  std::lock_guard<std::mutex> lock(mu_);
+  paused_ = paused;
   cv_.notify_all();
 }
 
@@ -198,6 +205,7 @@ void Scheduler::AdmitLocked() {
     reserved_blocks_ += seq->blocks_needed;
     running_.push_back(std::move(seq));
   }
+  running_count_ = static_cast<int>(running_.size());
 }
 
 bool Scheduler::Step() {
@@ -251,11 +259,14 @@ void Scheduler::Loop() {
   for (;;) {
     std::unordered_set<uint64_t> cancels;
     bool stop_now = false;
+    bool paused = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] {
-        return stopping_ || !cancelled_.empty() || !running_.empty() || !waiting_.empty();
+        return stopping_ || !cancelled_.empty() ||
+               (!paused_ && (!running_.empty() || !waiting_.empty()));
       });
+      paused = paused_ && !stopping_;
       cancels.swap(cancelled_);
       if (stopping_ && !drain_) stop_now = true;
       if (stopping_ && drain_ && running_.empty() && waiting_.empty()) stop_now = true;
@@ -280,7 +291,7 @@ void Scheduler::Loop() {
     for (auto& seq : running_) {
       if (stop_now || cancels.count(seq->id)) Finish(*seq, FinishReason::kCancelled);
     }
-    if (!stop_now) {
+    if (!stop_now && !paused) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         AdmitLocked();
