@@ -36,7 +36,8 @@ void CheckBatchEqualsSingles(trueno::DType wtype, uint32_t seed) {
       CHECK(m.kv_cache().Length(seqs[i]) == positions[i] + 1);
       std::vector<float> single(V);
       const int32_t tok = tokens[i];
-      REQUIRE(m.Forward(std::span<const int32_t>(&tok, 1), seqs[i], positions[i], single.data()).ok());
+      REQUIRE(
+          m.Forward(std::span<const int32_t>(&tok, 1), seqs[i], positions[i], single.data()).ok());
       double worst = 0;
       for (int v = 0; v < V; ++v) {
         const double a = batch[i * V + v], b = single[v];
@@ -66,13 +67,17 @@ TEST_CASE("ForwardBatch rejects bad batches and writes nothing", "[forward_batch
   const int used = m.kv_cache().blocks_used();
   // Duplicate sequence, skipped position, bad token id, full context.
   CHECK(m.ForwardBatch(std::vector<int32_t>{4, 5}, std::vector<int>{1, 1}, std::vector<int>{3, 3},
-                       logits.data()).code() == absl::StatusCode::kInvalidArgument);
+                       logits.data())
+            .code() == absl::StatusCode::kInvalidArgument);
   CHECK(m.ForwardBatch(std::vector<int32_t>{4}, std::vector<int>{1}, std::vector<int>{5},
-                       logits.data()).code() == absl::StatusCode::kInvalidArgument);
+                       logits.data())
+            .code() == absl::StatusCode::kInvalidArgument);
   CHECK(m.ForwardBatch(std::vector<int32_t>{999}, std::vector<int>{1}, std::vector<int>{3},
-                       logits.data()).code() == absl::StatusCode::kInvalidArgument);
+                       logits.data())
+            .code() == absl::StatusCode::kInvalidArgument);
   CHECK(m.ForwardBatch(std::vector<int32_t>{4}, std::vector<int>{2}, std::vector<int>{32},
-                       logits.data()).code() != absl::StatusCode::kOk);
+                       logits.data())
+            .code() != absl::StatusCode::kOk);
   CHECK(m.kv_cache().Length(1) == 3);
   CHECK(m.kv_cache().blocks_used() == used);
 }

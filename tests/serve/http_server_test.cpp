@@ -71,7 +71,8 @@ std::string StreamText(const std::string& body, bool chat, json::object* usage =
     } else {
       text += std::string(c["text"].as_string());
     }
-    if (!c["finish_reason"].is_null() && finish) *finish = std::string(c["finish_reason"].as_string());
+    if (!c["finish_reason"].is_null() && finish)
+      *finish = std::string(c["finish_reason"].as_string());
   }
   return text;
 }
@@ -99,8 +100,9 @@ TEST_CASE("Completions and chat completions have OpenAI's response shape", "[htt
   CHECK(u["completion_tokens"] == 12);
   CHECK(u["total_tokens"] == 17);
 
-  auto chat = Request(f.port, "POST", "/v1/chat/completions",
-                      R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":6,"n":2,"seed":1})");
+  auto chat =
+      Request(f.port, "POST", "/v1/chat/completions",
+              R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":6,"n":2,"seed":1})");
   REQUIRE(chat.status == 200);
   auto co = Json(chat.body);
   CHECK(std::string(co["id"].as_string()).rfind("chatcmpl-", 0) == 0);
@@ -117,10 +119,13 @@ TEST_CASE("Completions and chat completions have OpenAI's response shape", "[htt
   REQUIRE(native.status == 200);
   CHECK(Json(native.body)["tokens_predicted"] == 4);
 
-  auto lp = Request(f.port, "POST", "/v1/chat/completions",
-                    R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":3,"logprobs":true,"top_logprobs":2})");
+  auto lp = Request(
+      f.port, "POST", "/v1/chat/completions",
+      R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":3,"logprobs":true,"top_logprobs":2})");
   REQUIRE(lp.status == 200);
-  auto& content = Json(lp.body)["choices"].as_array()[0].as_object()["logprobs"].as_object()["content"].as_array();
+  auto lp_json = Json(lp.body);
+  auto& content =
+      lp_json["choices"].as_array()[0].as_object()["logprobs"].as_object()["content"].as_array();
   REQUIRE(content.size() == 3);
   auto& first = content[0].as_object();
   CHECK(first["logprob"].as_double() <= 0.0);
@@ -132,7 +137,8 @@ TEST_CASE("Streams are well-formed SSE ending with [DONE] and carry the same tex
   const std::string req = R"("prompt":"The cat","max_tokens":20,"seed":9,"temperature":0.8)";
   auto plain = Request(f.port, "POST", "/v1/completions", "{" + req + "}");
   REQUIRE(plain.status == 200);
-  const std::string text = std::string(Json(plain.body)["choices"].as_array()[0].as_object()["text"].as_string());
+  const std::string text =
+      std::string(Json(plain.body)["choices"].as_array()[0].as_object()["text"].as_string());
   auto s = Request(f.port, "POST", "/v1/completions",
                    "{" + req + R"(,"stream":true,"stream_options":{"include_usage":true}})");
   REQUIRE(s.status == 200);
@@ -144,8 +150,9 @@ TEST_CASE("Streams are well-formed SSE ending with [DONE] and carry the same tex
   CHECK(usage["completion_tokens"] == 20);
   CHECK(usage["prompt_tokens"] == 7);
 
-  auto chat = Request(f.port, "POST", "/v1/chat/completions",
-                      R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":8,"stream":true,"seed":3})");
+  auto chat = Request(
+      f.port, "POST", "/v1/chat/completions",
+      R"({"messages":[{"role":"user","content":"Hi"}],"max_tokens":8,"stream":true,"seed":3})");
   REQUIRE(chat.status == 200);
   std::string chat_finish;
   StreamText(chat.body, true, nullptr, &chat_finish);
@@ -157,7 +164,8 @@ TEST_CASE("A stop string cuts the text before it, streamed or not", "[http]") {
   const std::string base = R"("prompt":"Once","max_tokens":60,"seed":77,"temperature":1.0)";
   auto r = Request(f.port, "POST", "/v1/completions", "{" + base + "}");
   REQUIRE(r.status == 200);
-  const std::string text = std::string(Json(r.body)["choices"].as_array()[0].as_object()["text"].as_string());
+  const std::string text =
+      std::string(Json(r.body)["choices"].as_array()[0].as_object()["text"].as_string());
   // Pick two printable ASCII bytes from the middle of the text as the stop string.
   std::string stop;
   for (size_t i = 10; i + 1 < text.size() && stop.empty(); ++i) {
@@ -171,9 +179,11 @@ TEST_CASE("A stop string cuts the text before it, streamed or not", "[http]") {
     return;
   }
   const std::string expected = text.substr(0, text.find(stop));
-  auto s = Request(f.port, "POST", "/v1/completions", "{" + base + R"(,"stop":[")" + stop + R"("]})");
+  auto s =
+      Request(f.port, "POST", "/v1/completions", "{" + base + R"(,"stop":[")" + stop + R"("]})");
   REQUIRE(s.status == 200);
-  auto& c = Json(s.body)["choices"].as_array()[0].as_object();
+  auto s_json = Json(s.body);
+  auto& c = s_json["choices"].as_array()[0].as_object();
   CHECK(std::string(c["text"].as_string()) == expected);
   CHECK(c["finish_reason"] == "stop");
   auto st = Request(f.port, "POST", "/v1/completions",
@@ -187,7 +197,9 @@ TEST_CASE("Bad requests get OpenAI-shaped errors with the right status", "[http]
   realizar::ServerOptions opt;
   opt.max_body_bytes = 1024;
   Fixture f(opt, 64);
-  auto post = [&](const char* path, const std::string& body) { return Request(f.port, "POST", path, body); };
+  auto post = [&](const char* path, const std::string& body) {
+    return Request(f.port, "POST", path, body);
+  };
   CheckError(post("/v1/completions", "{\"prompt\": "), 400);
   CheckError(post("/v1/completions", R"({"model":"tiny"})"), 400, "prompt");
   CheckError(post("/v1/completions", R"({"prompt":["a",1]})"), 400, "prompt");
@@ -197,10 +209,13 @@ TEST_CASE("Bad requests get OpenAI-shaped errors with the right status", "[http]
   CheckError(post("/v1/completions", R"({"model":"gpt-9","prompt":"x"})"), 404, "model");
   CheckError(Request(f.port, "GET", "/v1/nothing"), 404);
   CheckError(Request(f.port, "GET", "/v1/completions"), 405);
-  CheckError(post("/v1/completions", R"({"prompt":")" + std::string(100, 'a') + R"("})"), 400, "prompt");
+  CheckError(post("/v1/completions", R"({"prompt":")" + std::string(100, 'a') + R"("})"), 400,
+             "prompt");
   const std::string raw = serve_test::RawRequest(
-      f.port, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              "Content-Length: 2000\r\n\r\n" + std::string(2000, ' '));
+      f.port,
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2000\r\n\r\n" +
+          std::string(2000, ' '));
   CHECK(raw.rfind("HTTP/1.1 413", 0) == 0);
   CHECK(raw.find("\"error\"") != std::string::npos);
 }
@@ -213,15 +228,18 @@ TEST_CASE("A wrong API key is 401; a full queue is 503 with Retry-After", "[http
   Fixture f(opt);
   const std::string body = R"({"prompt":"x","max_tokens":3})";
   CheckError(Request(f.port, "POST", "/v1/completions", body), 401);
-  CheckError(Request(f.port, "POST", "/v1/completions", body, {{"Authorization", "Bearer sesam"}}), 401);
+  CheckError(Request(f.port, "POST", "/v1/completions", body, {{"Authorization", "Bearer sesam"}}),
+             401);
   CheckError(Request(f.port, "GET", "/v1/models", "", {{"Authorization", "Bearer sesame!"}}), 401);
   CHECK(Request(f.port, "GET", "/health").status == 200);  // health needs no key
   const std::map<std::string, std::string> auth = {{"Authorization", "Bearer sesame"}};
   CHECK(Request(f.port, "GET", "/v1/models", "", auth).status == 200);
 
   f.server->scheduler().SetPaused(true);
-  auto a = std::async(std::launch::async, [&] { return Request(f.port, "POST", "/v1/completions", body, auth); });
-  auto b = std::async(std::launch::async, [&] { return Request(f.port, "POST", "/v1/completions", body, auth); });
+  auto a = std::async(std::launch::async,
+                      [&] { return Request(f.port, "POST", "/v1/completions", body, auth); });
+  auto b = std::async(std::launch::async,
+                      [&] { return Request(f.port, "POST", "/v1/completions", body, auth); });
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (f.server->Stats().scheduler.queued < 2 && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -237,7 +255,8 @@ TEST_CASE("A wrong API key is 401; a full queue is 503 with Retry-After", "[http
 
 TEST_CASE("Info routes: models, model, health, metrics and the chat page", "[http]") {
   Fixture f;
-  REQUIRE(Request(f.port, "POST", "/v1/completions", R"({"prompt":"x","max_tokens":2})").status == 200);
+  REQUIRE(Request(f.port, "POST", "/v1/completions", R"({"prompt":"x","max_tokens":2})").status ==
+          200);
   auto models = Json(Request(f.port, "GET", "/v1/models").body);
   CHECK(models["object"] == "list");
   CHECK(models["data"].as_array()[0].as_object()["id"] == "tiny");
@@ -248,10 +267,10 @@ TEST_CASE("Info routes: models, model, health, metrics and the chat page", "[htt
   CHECK(page.body.find("/v1/chat/completions") != std::string::npos);
   auto m = Request(f.port, "GET", "/metrics");
   REQUIRE(m.status == 200);
-  for (const char* name : {"apr_inference_count 1", "apr_tokens_generated_total 2",
-                           "apr_prompt_tokens_total 1", "apr_inference_duration_seconds_bucket",
-                           "apr_time_to_first_token_seconds_count 1", "apr_queue_depth 0",
-                           "apr_kv_cache_usage_ratio 0", "apr_requests_in_flight 0"}) {
+  for (const char* name :
+       {"apr_inference_count 1", "apr_tokens_generated_total 2", "apr_prompt_tokens_total 1",
+        "apr_inference_duration_seconds_bucket", "apr_time_to_first_token_seconds_count 1",
+        "apr_queue_depth 0", "apr_kv_cache_usage_ratio 0", "apr_requests_in_flight 0"}) {
     INFO(name);
     CHECK(m.body.find(name) != std::string::npos);
   }
@@ -260,15 +279,19 @@ TEST_CASE("Info routes: models, model, health, metrics and the chat page", "[htt
 TEST_CASE("Seeded output is identical alone and among 8 concurrent requests", "[http]") {
   Fixture f;
   auto body = [](int i) {
-    return "{\"prompt\":\"request " + std::to_string(i) + "\",\"max_tokens\":16,\"seed\":" +
-           std::to_string(500 + i) + ",\"temperature\":0.9,\"top_p\":0.95}";
+    return "{\"prompt\":\"request " + std::to_string(i) +
+           "\",\"max_tokens\":16,\"seed\":" + std::to_string(500 + i) +
+           ",\"temperature\":0.9,\"top_p\":0.95}";
   };
   std::vector<std::string> alone;
-  for (int i = 0; i < 8; ++i) alone.push_back(Request(f.port, "POST", "/v1/completions", body(i)).body);
+  for (int i = 0; i < 8; ++i)
+    alone.push_back(Request(f.port, "POST", "/v1/completions", body(i)).body);
   f.server->scheduler().SetPaused(true);  // so all eight are admitted into one batch
   std::vector<std::future<serve_test::HttpResult>> futs;
   for (int i = 0; i < 8; ++i) {
-    futs.push_back(std::async(std::launch::async, [&, i] { return Request(f.port, "POST", "/v1/completions", body(i)); }));
+    futs.push_back(std::async(std::launch::async, [&, i] {
+      return Request(f.port, "POST", "/v1/completions", body(i));
+    }));
   }
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (f.server->Stats().scheduler.queued < 8 && std::chrono::steady_clock::now() < until) {
@@ -291,8 +314,10 @@ TEST_CASE("A client that disconnects mid-stream is cancelled and its KV blocks f
   net::ip::tcp::socket sock(ioc);
   sock.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(f.port)});
   const std::string body = R"({"prompt":"go","max_tokens":2000,"stream":true,"seed":1})";
-  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
   net::write(sock, net::buffer(req));
   std::string got;
   char buf[512];

@@ -39,7 +39,8 @@ TEST_CASE("Completion and chat requests parse into typed fields", "[openai]") {
   CHECK(c.request->max_tokens == -1);
 }
 
-TEST_CASE("Malformed, missing, mistyped and out-of-range fields are 400 with the param", "[openai]") {
+TEST_CASE("Malformed, missing, mistyped and out-of-range fields are 400 with the param",
+          "[openai]") {
   struct Case {
     const char* body;
     ApiEndpoint ep;
@@ -64,7 +65,8 @@ TEST_CASE("Malformed, missing, mistyped and out-of-range fields are 400 with the
       {R"({"model":"m"})", ApiEndpoint::kChatCompletions, "messages"},
       {R"({"messages":[]})", ApiEndpoint::kChatCompletions, "messages"},
       {R"({"messages":[{"content":"x"}]})", ApiEndpoint::kChatCompletions, "messages"},
-      {R"({"messages":[{"role":"wizard","content":"x"}]})", ApiEndpoint::kChatCompletions, "messages"},
+      {R"({"messages":[{"role":"wizard","content":"x"}]})", ApiEndpoint::kChatCompletions,
+       "messages"},
       {R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":50,"logprobs":true})",
        ApiEndpoint::kChatCompletions, "top_logprobs"},
   };
@@ -83,6 +85,7 @@ TEST_CASE("Error objects have OpenAI's shape", "[openai]") {
   realizar::ApiError e;
   e.message = "bad \"x\"";
   e.param = "x";
-  CHECK(realizar::ApiErrorJson(e) ==
-        R"({"error":{"message":"bad \"x\"","type":"invalid_request_error","param":"x","code":null}})");
+  CHECK(
+      realizar::ApiErrorJson(e) ==
+      R"({"error":{"message":"bad \"x\"","type":"invalid_request_error","param":"x","code":null}})");
 }

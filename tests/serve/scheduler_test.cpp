@@ -72,7 +72,8 @@ TEST_CASE("A seeded request samples the same tokens alone and inside a batch of 
   Scheduler s(*t.model, opt);
   std::vector<std::vector<int32_t>> alone;
   for (uint32_t i = 0; i < 8; ++i) {
-    alone.push_back(RunAlone(s, Req(Prompt(100 + i, 5 + 3 * i), 24, 0.9f, 1000 + i, nullptr)).tokens);
+    alone.push_back(
+        RunAlone(s, Req(Prompt(100 + i, 5 + 3 * i), 24, 0.9f, 1000 + i, nullptr)).tokens);
     REQUIRE(alone.back().size() == 24);
   }
   // All eight at once (paused while submitting, so they are admitted into one batch).
@@ -143,7 +144,8 @@ TEST_CASE("The wait queue is bounded and cancellation frees KV blocks", "[schedu
   CHECK(t.model->kv_cache().blocks_used() == 0);
 }
 
-TEST_CASE("A token callback returning false stops the sequence and frees its blocks", "[scheduler]") {
+TEST_CASE("A token callback returning false stops the sequence and frees its blocks",
+          "[scheduler]") {
   auto t = serve_test::MakeTestModel(25, 256);
   Scheduler s(*t.model, {});
   auto r = Req(Prompt(4, 12), 100, 1.0f, 7, nullptr);

@@ -80,7 +80,8 @@ HttpResult Request(int port, const std::string& method, const std::string& targe
     net::io_context ioc;
     beast::tcp_stream stream(ioc);
     stream.expires_after(std::chrono::seconds(60));
-    stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    stream.connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     http::request<http::string_body> req(http::string_to_verb(method), target, 11);
     req.set(http::field::host, "127.0.0.1");
     if (!body.empty()) req.set(http::field::content_type, "application/json");
@@ -115,7 +116,8 @@ std::string RawRequest(int port, const std::string& bytes) {
   try {
     net::io_context ioc;
     tcp::socket sock(ioc);
-    sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    sock.connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
     beast::error_code ec;
     net::write(sock, net::buffer(bytes), ec);
     ec = {};

@@ -24,7 +24,7 @@ TestModel MakeTestModel(uint32_t seed, int max_context = 256, int kv_blocks = 0,
                         trueno::DType wtype = trueno::DType::kF32);
 
 struct HttpResult {
-  int status = 0;  // 0 = connection failed
+  int status = 0;                              // 0 = connection failed
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 };

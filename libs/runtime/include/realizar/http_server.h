@@ -17,15 +17,15 @@ namespace realizar {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                 // 0 = an ephemeral port (see HttpServer::port)
-  std::string model_id;            // the id /v1/models reports and requests must name
-  std::string api_key;             // empty = no authentication
-  std::string cors_origin;         // empty = no CORS headers
+  int port = 8080;          // 0 = an ephemeral port (see HttpServer::port)
+  std::string model_id;     // the id /v1/models reports and requests must name
+  std::string api_key;      // empty = no authentication
+  std::string cors_origin;  // empty = no CORS headers
   int io_threads = 2;
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
-  double timeout_seconds = 600;    // per request: generation is cut (finish_reason "length")
-  double idle_seconds = 30;        // keep-alive connections with no request are closed
+  double timeout_seconds = 600;  // per request: generation is cut (finish_reason "length")
+  double idle_seconds = 30;      // keep-alive connections with no request are closed
   double shutdown_grace_seconds = 10;
   SchedulerOptions scheduler;
 };
@@ -39,8 +39,7 @@ class HttpServer {
  public:
   // Binds, starts the engine thread and the I/O threads. The model and tokenizer must outlive
   // the server. Errors: InvalidArgument (bad host), Unavailable (bind/listen failed).
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Model& model,
-                                                           const Tokenizer& tokenizer,
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Model& model, const Tokenizer& tokenizer,
                                                            const ServerOptions& options);
   ~HttpServer();  // Shutdown()
   HttpServer(const HttpServer&) = delete;

@@ -28,24 +28,24 @@ enum class ApiEndpoint { kCompletions, kChatCompletions, kGenerate };
 
 struct CompletionRequest {
   ApiEndpoint endpoint = ApiEndpoint::kCompletions;
-  std::string model;                  // empty = not given
-  std::string prompt;                 // completions / generate (when prompt_tokens is empty)
-  std::vector<int32_t> prompt_tokens; // completions: prompt given as token ids
-  std::vector<ChatMessage> messages;  // chat
-  int max_tokens = -1;                // -1 = not given (16 for completions, else to context)
-  float temperature = 1.0f;           // [0, 2]
-  float top_p = 1.0f;                 // (0, 1]
-  int top_k = 0;                      // >= 0
-  float min_p = 0.0f;                 // [0, 1]
-  float presence_penalty = 0.0f;      // [-2, 2]
-  float frequency_penalty = 0.0f;     // [-2, 2]
-  float repetition_penalty = 1.0f;    // (0, 10]
+  std::string model;                   // empty = not given
+  std::string prompt;                  // completions / generate (when prompt_tokens is empty)
+  std::vector<int32_t> prompt_tokens;  // completions: prompt given as token ids
+  std::vector<ChatMessage> messages;   // chat
+  int max_tokens = -1;                 // -1 = not given (16 for completions, else to context)
+  float temperature = 1.0f;            // [0, 2]
+  float top_p = 1.0f;                  // (0, 1]
+  int top_k = 0;                       // >= 0
+  float min_p = 0.0f;                  // [0, 1]
+  float presence_penalty = 0.0f;       // [-2, 2]
+  float frequency_penalty = 0.0f;      // [-2, 2]
+  float repetition_penalty = 1.0f;     // (0, 10]
   std::optional<uint64_t> seed;
-  std::vector<std::string> stop;      // at most 4, non-empty strings
-  int n = 1;                          // [1, 16]
-  int logprobs = -1;                  // -1 = off, else number of top alternatives (0..20)
+  std::vector<std::string> stop;  // at most 4, non-empty strings
+  int n = 1;                      // [1, 16]
+  int logprobs = -1;              // -1 = off, else number of top alternatives (0..20)
   bool stream = false;
-  bool include_usage = false;         // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
 };
 
 // Parses and validates a JSON body. On failure returns the 400 error to send (param names the

@@ -25,9 +25,9 @@
 namespace realizar {
 
 struct SchedulerOptions {
-  int max_batch = 8;         // sequences decoding at once
-  int max_queue = 64;        // requests waiting for admission; more are rejected
-  int prefill_chunk = 256;   // prompt tokens per prefill step
+  int max_batch = 8;        // sequences decoding at once
+  int max_queue = 64;       // requests waiting for admission; more are rejected
+  int prefill_chunk = 256;  // prompt tokens per prefill step
 };
 
 enum class FinishReason {
@@ -39,8 +39,8 @@ enum class FinishReason {
 
 struct TokenEvent {
   int32_t token = 0;
-  int index = 0;          // 0-based position in the completion
-  float logprob = 0.0f;   // log-softmax of the raw logits at the chosen token
+  int index = 0;         // 0-based position in the completion
+  float logprob = 0.0f;  // log-softmax of the raw logits at the chosen token
   std::vector<std::pair<int32_t, float>> top_logprobs;  // when requested, most likely first
 };
 

@@ -22,9 +22,9 @@ absl::Status Model::ForwardBatch(std::span<const int32_t> tokens, std::span<cons
   const int n = static_cast<int>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("ForwardBatch: no tokens");
   if (seq_ids.size() != tokens.size() || positions.size() != tokens.size()) {
-    return absl::InvalidArgumentError(
-        Concat("ForwardBatch: ", tokens.size(), " tokens but ", seq_ids.size(), " seq_ids and ",
-               positions.size(), " positions; pass one of each per token"));
+    return absl::InvalidArgumentError(Concat("ForwardBatch: ", tokens.size(), " tokens but ",
+                                             seq_ids.size(), " seq_ids and ", positions.size(),
+                                             " positions; pass one of each per token"));
   }
   if (logits_out == nullptr) return absl::InvalidArgumentError("ForwardBatch: logits_out is null");
   std::unordered_set<int> seen;
@@ -41,8 +41,8 @@ absl::Status Model::ForwardBatch(std::span<const int32_t> tokens, std::span<cons
     const int len = cache_->HasSequence(seq_ids[t]) ? cache_->Length(seq_ids[t]) : 0;
     if (positions[t] < 0 || positions[t] > len) {
       return absl::InvalidArgumentError(Concat("ForwardBatch: position ", positions[t],
-                                               " of sequence ", seq_ids[t], " must be in [0, ",
-                                               len, "] (the cached length)"));
+                                               " of sequence ", seq_ids[t], " must be in [0, ", len,
+                                               "] (the cached length)"));
     }
     if (positions[t] + 1 > max_context_) {
       return absl::ResourceExhaustedError(Concat("ForwardBatch: context full: sequence ",
@@ -82,7 +82,7 @@ absl::Status Model::ForwardBatch(std::span<const int32_t> tokens, std::span<cons
 
   trueno::RopeParams rope;
   rope.mode = c.rope_type == aprender::RopeType::kNeox ? trueno::RopeMode::kNeox
-                                                        : trueno::RopeMode::kNormal;
+                                                       : trueno::RopeMode::kNormal;
   rope.theta = c.rope_theta;
   rope.freq_scale = (c.rope_scaling == aprender::RopeScaling::kLinear && c.rope_scale_factor > 0)
                         ? 1.0f / c.rope_scale_factor
@@ -104,10 +104,10 @@ absl::Status Model::ForwardBatch(std::span<const int32_t> tokens, std::span<cons
     for (int t = 0; t < n; ++t) cache_->Truncate(seq_ids[t], positions[t]);
     return s;
   };
-#define APR_BATCH_TRY(expr)            \
-  do {                                 \
-    absl::Status s_ = (expr);          \
-    if (!s_.ok()) return fail(s_);     \
+#define APR_BATCH_TRY(expr)        \
+  do {                             \
+    absl::Status s_ = (expr);      \
+    if (!s_.ok()) return fail(s_); \
   } while (0)
 
   for (int t = 0; t < n; ++t) APR_BATCH_TRY(EmbedRow(tokens[t], x_.data() + t * E));

@@ -81,6 +81,35 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD
+// (a lone byte token cannot be put into a JSON string as is).
+std::string ValidUtf8(const std::string& s) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (ok && n == 2 && c < 0xC2) ok = false;  // overlong
+    if (ok && n >= 3) {
+      const unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) ||  // overlong, surrogate
+          (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90) || c > 0xF4) {
+        ok = false;
+      }
+    }
+    if (ok) {
+      out.append(s, i, n);
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 json::array BytesArray(const std::string& s) {
   json::array a;
   for (unsigned char c : s) a.push_back(static_cast<int64_t>(c));
@@ -134,13 +163,14 @@ struct Api::Job {
       for (const TokenEvent& ev : c.logprobs) {
         json::object e;
         const std::string s = tok.TokenBytes(ev.token);
-        e["token"] = s;
+        e["token"] = ValidUtf8(s);
         e["logprob"] = ev.logprob;
         e["bytes"] = BytesArray(s);
         json::array top;
         for (auto& [t, lp] : ev.top_logprobs) {
           const std::string ts = tok.TokenBytes(t);
-          top.push_back(json::object{{"token", ts}, {"logprob", lp}, {"bytes", BytesArray(ts)}});
+          top.push_back(
+              json::object{{"token", ValidUtf8(ts)}, {"logprob", lp}, {"bytes", BytesArray(ts)}});
         }
         e["top_logprobs"] = std::move(top);
         content.push_back(std::move(e));
@@ -151,10 +181,10 @@ struct Api::Job {
     size_t offset = text_base;
     for (const TokenEvent& ev : c.logprobs) {
       const std::string s = tok.TokenBytes(ev.token);
-      tokens.push_back(json::value(s));
+      tokens.push_back(json::value(ValidUtf8(s)));
       lps.push_back(ev.logprob);
       json::object top;
-      for (auto& [t, lp] : ev.top_logprobs) top[tok.TokenBytes(t)] = lp;
+      for (auto& [t, lp] : ev.top_logprobs) top[ValidUtf8(tok.TokenBytes(t))] = lp;
       tops.push_back(std::move(top));
       offsets.push_back(static_cast<int64_t>(offset));
       offset += s.size();
@@ -372,7 +402,8 @@ void Api::Handle(HttpRequest req, std::shared_ptr<Responder> out) {
   }
   const bool open_route = path == "/" || path == "/health";
   if (!open_route && !Authorized(req)) {
-    out->Respond(ErrorResponse(401, "Incorrect API key provided; send 'Authorization: Bearer <key>'",
+    out->Respond(ErrorResponse(401,
+                               "Incorrect API key provided; send 'Authorization: Bearer <key>'",
                                "invalid_request_error", "", "invalid_api_key"));
     return;
   }
@@ -392,8 +423,8 @@ void Api::Handle(HttpRequest req, std::shared_ptr<Responder> out) {
                               json::object{{"status", draining ? "shutting_down" : "ok"}}));
   } else if (path == "/v1/models") {
     if (!get) return method_not_allowed();
-    json::object m{{"id", options_.model_id}, {"object", "model"}, {"created", created_},
-                   {"owned_by", "apr"}};
+    json::object m{
+        {"id", options_.model_id}, {"object", "model"}, {"created", created_}, {"owned_by", "apr"}};
     out->Respond(JsonResponse(200, json::object{{"object", "list"}, {"data", json::array{m}}}));
   } else if (path == "/model") {
     if (!get) return method_not_allowed();
@@ -408,13 +439,14 @@ void Api::Handle(HttpRequest req, std::shared_ptr<Responder> out) {
     out->Respond(std::move(r));
   } else if (path == "/v1/completions" || path == "/v1/chat/completions" || path == "/generate") {
     if (!post) return method_not_allowed();
-    const int endpoint = path == "/v1/completions"        ? static_cast<int>(ApiEndpoint::kCompletions)
-                         : path == "/v1/chat/completions" ? static_cast<int>(ApiEndpoint::kChatCompletions)
-                                                          : static_cast<int>(ApiEndpoint::kGenerate);
+    const int endpoint = path == "/v1/completions" ? static_cast<int>(ApiEndpoint::kCompletions)
+                         : path == "/v1/chat/completions"
+                             ? static_cast<int>(ApiEndpoint::kChatCompletions)
+                             : static_cast<int>(ApiEndpoint::kGenerate);
     Generate(req, endpoint, std::move(out));
   } else {
-    out->Respond(ErrorResponse(404, Concat("no route for ", req.method, " ", path), "invalid_request_error",
-                               "", "not_found"));
+    out->Respond(ErrorResponse(404, Concat("no route for ", req.method, " ", path),
+                               "invalid_request_error", "", "not_found"));
   }
 }
 
@@ -433,22 +465,26 @@ void Api::Generate(const HttpRequest& http, int endpoint, std::shared_ptr<Respon
   }
   CompletionRequest& req = *parsed.request;
   if (!req.model.empty() && req.model != options_.model_id) {
-    out->Respond(ErrorResponse(404, Concat("The model '", req.model, "' does not exist; this server serves '",
-                                           options_.model_id, "'"),
-                               "invalid_request_error", "model", "model_not_found"));
+    out->Respond(
+        ErrorResponse(404,
+                      Concat("The model '", req.model, "' does not exist; this server serves '",
+                             options_.model_id, "'"),
+                      "invalid_request_error", "model", "model_not_found"));
     return;
   }
   std::vector<int32_t> prompt;
   if (req.endpoint == ApiEndpoint::kChatCompletions) {
     auto text = RenderChat(chat_template_, req.messages, true, bos_text_, eos_text_);
     if (!text.ok()) {
-      out->Respond(ErrorResponse(400, Concat("cannot render the chat template: ", text.status().message()),
-                                 "invalid_request_error", "messages"));
+      out->Respond(
+          ErrorResponse(400, Concat("cannot render the chat template: ", text.status().message()),
+                        "invalid_request_error", "messages"));
       return;
     }
     prompt = tokenizer_.Encode(*text, true, true);
     const int32_t bos = tokenizer_.bos_id();
-    if (prompt.size() >= 2 && bos >= 0 && prompt[0] == bos && prompt[1] == bos) prompt.erase(prompt.begin());
+    if (prompt.size() >= 2 && bos >= 0 && prompt[0] == bos && prompt[1] == bos)
+      prompt.erase(prompt.begin());
   } else if (!req.prompt_tokens.empty()) {
     prompt = req.prompt_tokens;
     for (int32_t t : prompt) {
@@ -468,10 +504,13 @@ void Api::Generate(const HttpRequest& http, int endpoint, std::shared_ptr<Respon
   const int ctx = scheduler_.max_context();
   const int n_prompt = static_cast<int>(prompt.size());
   if (n_prompt >= ctx) {
-    out->Respond(ErrorResponse(400, Concat("This model's maximum context length is ", ctx,
-                                           " tokens; the prompt has ", n_prompt, " tokens"),
-                               "invalid_request_error", req.endpoint == ApiEndpoint::kChatCompletions ? "messages" : "prompt",
-                               "context_length_exceeded"));
+    out->Respond(
+        ErrorResponse(400,
+                      Concat("This model's maximum context length is ", ctx,
+                             " tokens; the prompt has ", n_prompt, " tokens"),
+                      "invalid_request_error",
+                      req.endpoint == ApiEndpoint::kChatCompletions ? "messages" : "prompt",
+                      "context_length_exceeded"));
     return;
   }
   int max_tokens = req.max_tokens;
@@ -494,7 +533,8 @@ void Api::Generate(const HttpRequest& http, int endpoint, std::shared_ptr<Respon
   for (auto& c : job->choices) c.decoder = std::make_unique<Tokenizer::StreamDecoder>(tokenizer_);
   job->remaining = req.n;
   job->req = req;
-  const uint64_t base_seed = req.seed ? *req.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();
+  const uint64_t base_seed =
+      req.seed ? *req.seed : std::random_device{}() * 0x100000001ull + std::random_device{}();
 
   metrics_.requests_in_flight.fetch_add(1);
   std::vector<uint64_t> ids;
@@ -525,8 +565,10 @@ void Api::Generate(const HttpRequest& http, int endpoint, std::shared_ptr<Respon
         for (uint64_t prev : ids) scheduler_.Cancel(prev);
         if (job->remaining == 0) metrics_.requests_in_flight.fetch_sub(1);
         const bool busy = id.status().code() != absl::StatusCode::kInvalidArgument;
-        HttpResponse r = busy ? ErrorResponse(503, std::string(id.status().message()), "server_error", "", "server_busy")
-                              : ErrorResponse(400, std::string(id.status().message()), "invalid_request_error", "max_tokens");
+        HttpResponse r = busy ? ErrorResponse(503, std::string(id.status().message()),
+                                              "server_error", "", "server_busy")
+                              : ErrorResponse(400, std::string(id.status().message()),
+                                              "invalid_request_error", "max_tokens");
         out->Respond(std::move(r));
         return;
       }

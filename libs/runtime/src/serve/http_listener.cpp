@@ -32,7 +32,10 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const HttpLimits& limits, const Handler& handler,
           std::shared_ptr<ConnectionCounters> counters)
-      : stream_(std::move(socket)), limits_(limits), handler_(handler), counters_(std::move(counters)) {
+      : stream_(std::move(socket)),
+        limits_(limits),
+        handler_(handler),
+        counters_(std::move(counters)) {
     counters_->open.fetch_add(1);
   }
   ~Session() override { counters_->open.fetch_sub(1); }
@@ -43,18 +46,20 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
 
   // Responder: every call hops onto the strand; calls for a finished reply are ignored.
   void Respond(HttpResponse response) override {
-    net::post(stream_.get_executor(), [self = shared_from_this(), r = std::move(response)]() mutable {
-      if (self->phase_ != Phase::kHandling) return;
-      self->phase_ = Phase::kWriting;
-      self->WriteResponse(std::move(r));
-    });
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), r = std::move(response)]() mutable {
+                if (self->phase_ != Phase::kHandling) return;
+                self->phase_ = Phase::kWriting;
+                self->WriteResponse(std::move(r));
+              });
   }
   void StartStream() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (self->phase_ != Phase::kHandling) return;
       self->phase_ = Phase::kStreaming;
-      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                         "Cache-Control: no-cache\r\nConnection: close\r\n";
+      std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+          "Cache-Control: no-cache\r\nConnection: close\r\n";
       if (!self->limits_.cors_origin.empty()) {
         head += "Access-Control-Allow-Origin: " + self->limits_.cors_origin + "\r\n";
       }
@@ -76,13 +81,14 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
     });
   }
   void OnDisconnect(std::function<void()> callback) override {
-    net::post(stream_.get_executor(), [self = shared_from_this(), cb = std::move(callback)]() mutable {
-      if (self->phase_ == Phase::kClosed) {
-        if (cb) cb();
-        return;
-      }
-      self->on_disconnect_ = std::move(cb);
-    });
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), cb = std::move(callback)]() mutable {
+                if (self->phase_ == Phase::kClosed) {
+                  if (cb) cb();
+                  return;
+                }
+                self->on_disconnect_ = std::move(cb);
+              });
   }
 
  private:
@@ -104,8 +110,9 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
       ApiError e;
       const bool body = ec == http::error::body_limit;
       e.http_status = body ? 413 : 431;
-      e.message = body ? trueno::Concat("the request body exceeds ", limits_.max_body_bytes, " bytes")
-                       : trueno::Concat("the request headers exceed ", limits_.max_header_bytes, " bytes");
+      e.message =
+          body ? trueno::Concat("the request body exceeds ", limits_.max_body_bytes, " bytes")
+               : trueno::Concat("the request headers exceed ", limits_.max_header_bytes, " bytes");
       HttpResponse r;
       r.status = e.http_status;
       r.body = ApiErrorJson(e);
@@ -187,8 +194,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   // Closes the socket; a reply still in progress means the client is gone.
   void CloseNow() {
     if (phase_ == Phase::kClosed) return;
-    const bool incomplete = phase_ == Phase::kHandling ||
-                            (phase_ == Phase::kStreaming && !end_requested_);
+    const bool incomplete =
+        phase_ == Phase::kHandling || (phase_ == Phase::kStreaming && !end_requested_);
     phase_ = Phase::kClosed;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -224,10 +231,9 @@ Listener::Listener(net::io_context& ioc, HttpLimits limits, Handler handler,
       handler_(std::move(handler)),
       counters_(std::move(counters)) {}
 
-absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(net::io_context& ioc,
-                                                           const std::string& host, int port,
-                                                           HttpLimits limits, Handler handler,
-                                                           std::shared_ptr<ConnectionCounters> counters) {
+absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(
+    net::io_context& ioc, const std::string& host, int port, HttpLimits limits, Handler handler,
+    std::shared_ptr<ConnectionCounters> counters) {
   using trueno::Concat;
   beast::error_code ec;
   const auto address = net::ip::make_address(host, ec);
@@ -238,7 +244,8 @@ absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(net::io_context& ioc,
   if (port < 0 || port > 65535) {
     return absl::InvalidArgumentError(Concat("--port ", port, " is outside [0, 65535]"));
   }
-  std::shared_ptr<Listener> l(new Listener(ioc, std::move(limits), std::move(handler), std::move(counters)));
+  std::shared_ptr<Listener> l(
+      new Listener(ioc, std::move(limits), std::move(handler), std::move(counters)));
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
   l->acceptor_.open(endpoint.protocol(), ec);
   if (!ec) l->acceptor_.set_option(net::socket_base::reuse_address(true), ec);
@@ -263,11 +270,12 @@ void Listener::Close() {
 }
 
 void Listener::DoAccept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](
-                                                     beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec,
+                                                                             tcp::socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (!ec) {
-      std::make_shared<Session>(std::move(socket), self->limits_, self->handler_, self->counters_)->Run();
+      std::make_shared<Session>(std::move(socket), self->limits_, self->handler_, self->counters_)
+          ->Run();
     }
     self->DoAccept();
   });

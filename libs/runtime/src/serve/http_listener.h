@@ -14,10 +14,9 @@ namespace realizar::serve {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  static absl::StatusOr<std::shared_ptr<Listener>> Create(boost::asio::io_context& ioc,
-                                                          const std::string& host, int port,
-                                                          HttpLimits limits, Handler handler,
-                                                          std::shared_ptr<ConnectionCounters> counters);
+  static absl::StatusOr<std::shared_ptr<Listener>> Create(
+      boost::asio::io_context& ioc, const std::string& host, int port, HttpLimits limits,
+      Handler handler, std::shared_ptr<ConnectionCounters> counters);
   void Run();    // starts accepting
   void Close();  // stops accepting (posted to the acceptor's strand)
   int port() const { return port_; }

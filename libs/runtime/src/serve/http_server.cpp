@@ -26,7 +26,8 @@ struct HttpServer::Impl {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<serve::Api> api;
-  std::shared_ptr<serve::ConnectionCounters> connections = std::make_shared<serve::ConnectionCounters>();
+  std::shared_ptr<serve::ConnectionCounters> connections =
+      std::make_shared<serve::ConnectionCounters>();
   std::shared_ptr<serve::Listener> listener;
   std::vector<std::thread> threads;
   std::mutex shutdown_mu;
@@ -38,8 +39,8 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Model& model,
-                                                               const Tokenizer& tokenizer,
-                                                               const ServerOptions& options) {
+                                                              const Tokenizer& tokenizer,
+                                                              const ServerOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (impl->options.model_id.empty()) impl->options.model_id = "apr";
@@ -94,7 +95,8 @@ void HttpServer::Shutdown() {
   impl_->api->SetDraining();
   using Clock = std::chrono::steady_clock;
   const auto deadline =
-      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(impl_->options.shutdown_grace_seconds * 1000));
+      Clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(impl_->options.shutdown_grace_seconds * 1000));
   while (Clock::now() < deadline) {
     const SchedulerStats s = impl_->scheduler->Stats();
     if (s.running == 0 && s.queued == 0) break;

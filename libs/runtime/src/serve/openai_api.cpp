@@ -57,7 +57,8 @@ bool GetInt(const json::object& o, const char* key, int64_t lo, int64_t hi, int*
   if (v->is_int64()) {
     i = v->get_int64();
   } else if (v->is_uint64()) {
-    i = v->get_uint64() > static_cast<uint64_t>(hi) ? hi + 1 : static_cast<int64_t>(v->get_uint64());
+    i = v->get_uint64() > static_cast<uint64_t>(hi) ? hi + 1
+                                                    : static_cast<int64_t>(v->get_uint64());
   } else if (v->is_double() && std::floor(v->get_double()) == v->get_double() &&
              std::fabs(v->get_double()) < 1e15) {
     i = static_cast<int64_t>(v->get_double());
@@ -96,7 +97,8 @@ bool GetContent(const json::value& v, std::string* out, ApiError* err) {
       const json::object* p = part.if_object();
       const json::value* text = p ? p->if_contains("text") : nullptr;
       if (text == nullptr || !text->is_string()) {
-        *err = Bad("messages", "message content parts must be {\"type\": \"text\", \"text\": string}");
+        *err =
+            Bad("messages", "message content parts must be {\"type\": \"text\", \"text\": string}");
         return false;
       }
       out->append(text->get_string().data(), text->get_string().size());
@@ -191,21 +193,27 @@ ParsedRequest ParseCompletionRequest(std::string_view body, ApiEndpoint endpoint
       r.prompt = std::string(p->get_array()[0].get_string());
     } else if (p->is_array() && !p->get_array().empty()) {
       for (const json::value& t : p->get_array()) {
-        if (!t.is_int64() || t.get_int64() < 0 || t.get_int64() > std::numeric_limits<int32_t>::max()) {
-          *err = Bad("prompt", "'prompt' must be a string, a list of one string, or a list of token ids");
+        if (!t.is_int64() || t.get_int64() < 0 ||
+            t.get_int64() > std::numeric_limits<int32_t>::max()) {
+          *err = Bad("prompt",
+                     "'prompt' must be a string, a list of one string, or a list of token ids");
           return out;
         }
         r.prompt_tokens.push_back(static_cast<int32_t>(t.get_int64()));
       }
     } else {
-      *err = Bad("prompt", "'prompt' must be a string, a list of one string, or a list of token ids");
+      *err =
+          Bad("prompt", "'prompt' must be a string, a list of one string, or a list of token ids");
       return out;
     }
   }
   // max_completion_tokens is the newer chat name for max_tokens.
-  const char* max_key = o->if_contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  const char* max_key =
+      o->if_contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (!GetInt(*o, max_key, 0, 1 << 24, &r.max_tokens, err)) return out;
-  if (endpoint == ApiEndpoint::kGenerate && !GetInt(*o, "n_predict", 0, 1 << 24, &r.max_tokens, err)) return out;
+  if (endpoint == ApiEndpoint::kGenerate &&
+      !GetInt(*o, "n_predict", 0, 1 << 24, &r.max_tokens, err))
+    return out;
   if (!GetNumber(*o, "temperature", 0.0, 2.0, &r.temperature, err)) return out;
   if (!GetNumber(*o, "top_p", 0.0, 1.0, &r.top_p, err)) return out;
   if (!GetInt(*o, "top_k", 0, 1 << 20, &r.top_k, err)) return out;
@@ -237,7 +245,8 @@ ParsedRequest ParseCompletionRequest(std::string_view body, ApiEndpoint endpoint
         r.stop.emplace_back(x.get_string());
       }
     } else {
-      *err = Bad("stop", Concat("'stop' must be a string or a list of at most ", kMaxStops, " strings"));
+      *err = Bad("stop",
+                 Concat("'stop' must be a string or a list of at most ", kMaxStops, " strings"));
       return out;
     }
     for (const std::string& st : r.stop) {

@@ -63,13 +63,12 @@ absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request) {
     }
   }
   if (prompt_len >= max_context_) {
-    return absl::InvalidArgumentError(
-        Concat("the prompt has ", prompt_len, " tokens; the context length is ", max_context_,
-               " (shorten the prompt or raise --ctx-size)"));
+    return absl::InvalidArgumentError(Concat("the prompt has ", prompt_len,
+                                             " tokens; the context length is ", max_context_,
+                                             " (shorten the prompt or raise --ctx-size)"));
   }
   request.max_tokens = std::max(0, request.max_tokens);
-  const int positions =
-      std::min(max_context_, prompt_len + std::max(1, request.max_tokens));
+  const int positions = std::min(max_context_, prompt_len + std::max(1, request.max_tokens));
   const int blocks = (positions + block_size_ - 1) / block_size_;
   if (blocks > blocks_total_) {
     return absl::InvalidArgumentError(
@@ -140,7 +139,8 @@ void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) 
   r.prompt_tokens = static_cast<int>(seq.req.prompt.size());
   const auto now = Clock::now();
   r.queue_seconds = Seconds(seq.submitted, seq.admitted);
-  r.ttft_seconds = seq.out.empty() ? Seconds(seq.submitted, now) : Seconds(seq.submitted, seq.first_token);
+  r.ttft_seconds =
+      seq.out.empty() ? Seconds(seq.submitted, now) : Seconds(seq.submitted, seq.first_token);
   r.total_seconds = Seconds(seq.submitted, now);
   if (seq.req.on_done) seq.req.on_done(r);
 }
@@ -219,8 +219,7 @@ bool Scheduler::Step() {
     const int total = static_cast<int>(seq->req.prompt.size());
     const int n = std::min(options_.prefill_chunk, total - seq->prefilled);
     logits_.resize(static_cast<size_t>(n_vocab_));
-    std::span<const int32_t> chunk(seq->req.prompt.data() + seq->prefilled,
-                                   static_cast<size_t>(n));
+    std::span<const int32_t> chunk(seq->req.prompt.data() + seq->prefilled, static_cast<size_t>(n));
     absl::Status s = model_.Forward(chunk, seq->seq_id, seq->prefilled, logits_.data());
     if (!s.ok()) {
       Finish(*seq, FinishReason::kError, s);
@@ -298,9 +297,9 @@ void Scheduler::Loop() {
       }
       Step();
     }
-    running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                  [](const auto& s) { return s->finished; }),
-                   running_.end());
+    running_.erase(
+        std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->finished; }),
+        running_.end());
     {
       std::lock_guard<std::mutex> lock(mu_);
       running_count_ = static_cast<int>(running_.size());
