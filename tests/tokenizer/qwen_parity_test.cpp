@@ -1,7 +1,6 @@
 // Qwen2 byte-level BPE parity with HF `tokenizers`: the corpus in
 // tests/fixtures/tokenizer/qwen_corpus.jsonl, tokenized by the reference into qwen_ref.jsonl
-// (gen_qwen_ref.py; the integrator runs it). Skips with a message while that file, or
-// aprender::ImportHfTokenizer, is unavailable.
+// (gen_qwen_ref.py, run with tokenizers 0.23.2; the fixture is committed).
 #include <fstream>
 #include <string>
 #include <vector>
@@ -10,25 +9,17 @@
 
 #include "realizar/tokenizer.h"
 #include "test_assets.h"
-#ifdef APR_HAVE_HF_TOKENIZER_IMPORT
 #include <boost/json.hpp>
 
 #include "aprender/hf_dir.h"
-#endif
 
 TEST_CASE("Qwen2 tokenizer matches HF tokenizers on the authored corpus", "[tokenizer]") {
   APR_REQUIRE_ASSET("tokenizers/qwen2/tokenizer.json");
   const std::string fixtures = APR_TOKENIZER_FIXTURES;
   std::ifstream corpus(fixtures + "/qwen_corpus.jsonl");
   std::ifstream refs(fixtures + "/qwen_ref.jsonl");
-  if (!refs) {
-    WARN("SKIPPED: " << fixtures << "/qwen_ref.jsonl is absent; generate it with "
-                     << "tests/fixtures/tokenizer/gen_qwen_ref.py (needs python tokenizers)");
-    return;
-  }
-#ifndef APR_HAVE_HF_TOKENIZER_IMPORT
-  WARN("SKIPPED: aprender::ImportHfTokenizer is not implemented in this build yet");
-#else
+  REQUIRE(corpus);
+  REQUIRE(refs);
   aprender::Metadata md;
   const auto st = aprender::ImportHfTokenizer(
       (apr_test::SharedAssets() / "tokenizers/qwen2/tokenizer.json").string(), md);
@@ -52,5 +43,4 @@ TEST_CASE("Qwen2 tokenizer matches HF tokenizers on the authored corpus", "[toke
     ++n;
   }
   CHECK(n >= 20);
-#endif
 }

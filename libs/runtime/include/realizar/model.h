@@ -47,6 +47,16 @@ class Model {
   [[nodiscard]] absl::Status Forward(std::span<const int32_t> tokens, int seq_id, int start_pos,
                                      float* logits_out, bool all_logits = false);
 
+  // Decode step for a batch of sequences: token i runs at position positions[i] of sequence
+  // seq_ids[i] (at most its cached length; later cached positions are discarded). Every
+  // projection is one MatMul over the batch (weights read once per step); attention runs per
+  // sequence over its own cache. logits_out receives tokens.size() rows of n_vocab floats.
+  // Sequence ids must be distinct. Same errors as Forward; on error nothing is written.
+  // Defined in src/engine/model_batch.cpp.
+  [[nodiscard]] absl::Status ForwardBatch(std::span<const int32_t> tokens,
+                                          std::span<const int> seq_ids,
+                                          std::span<const int> positions, float* logits_out);
+
   const aprender::ModelConfig& config() const { return config_; }
   int n_vocab() const { return static_cast<int>(config_.n_vocab); }
   int max_context() const { return max_context_; }

@@ -1,0 +1,138 @@
+// Continuous batching over one Model: a single engine thread owns the model; requests join the
+// running set between decode steps, long prompts are prefilled in chunks interleaved with
+// decode steps, and every decode step runs all decoding sequences through one
+// Model::ForwardBatch. Admission is bounded by KV capacity (blocks for prompt + max_tokens)
+// and by a bounded wait queue. Each request samples with its own seeded RNG, so its output does
+// not depend on what else is in the batch.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "realizar/model.h"
+#include "realizar/sampler.h"
+
+namespace realizar {
+
+struct SchedulerOptions {
+  int max_batch = 8;        // sequences decoding at once
+  int max_queue = 64;       // requests waiting for admission; more are rejected
+  int prefill_chunk = 256;  // prompt tokens per prefill step
+};
+
+enum class FinishReason {
+  kStop,       // a stop token, or the token callback asked to stop (e.g. a stop string)
+  kLength,     // max_tokens or the context length was reached
+  kCancelled,  // Cancel() or Shutdown
+  kError,      // the model failed; GenerationResult::status says why
+};
+
+struct TokenEvent {
+  int32_t token = 0;
+  int index = 0;         // 0-based position in the completion
+  float logprob = 0.0f;  // log-softmax of the raw logits at the chosen token
+  std::vector<std::pair<int32_t, float>> top_logprobs;  // when requested, most likely first
+};
+
+struct GenerationResult {
+  FinishReason reason = FinishReason::kStop;
+  absl::Status status;  // non-OK only with kError
+  std::vector<int32_t> tokens;
+  int prompt_tokens = 0;
+  double queue_seconds = 0;  // submit -> admitted
+  double ttft_seconds = 0;   // submit -> first token
+  double total_seconds = 0;  // submit -> done
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;
+  SamplerParams sampler;
+  int max_tokens = 16;
+  std::vector<int32_t> stop_tokens;  // not included in the output
+  int top_logprobs = -1;             // -1 = no logprobs; 0..20 = that many alternatives
+  // Engine thread, per generated token; return false to finish with kStop after this token.
+  std::function<bool(const TokenEvent&)> on_token;
+  // Engine thread, exactly once per accepted request (also on cancel and shutdown).
+  std::function<void(const GenerationResult&)> on_done;
+};
+
+struct SchedulerStats {
+  int queued = 0;
+  int running = 0;
+  int kv_blocks_total = 0;
+  int kv_blocks_used = 0;
+  int max_context = 0;
+};
+
+class Scheduler {
+ public:
+  // Starts the engine thread. The model must outlive the scheduler.
+  Scheduler(Model& model, const SchedulerOptions& options);
+  ~Scheduler();  // Shutdown()
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request and returns its id. InvalidArgument: empty prompt, bad token id, or the
+  // prompt does not fit the context / the whole KV pool. ResourceExhausted: the wait queue is
+  // full (retry later). FailedPrecondition: shutting down.
+  absl::StatusOr<uint64_t> Submit(GenerationRequest request);
+
+  // Finishes the request with kCancelled at the next step boundary and frees its KV blocks.
+  // Unknown or finished ids are ignored.
+  void Cancel(uint64_t id);
+
+  // Stops admitting; with drain, lets queued and running requests finish, otherwise cancels
+  // them; then joins the engine thread. Idempotent.
+  void Shutdown(bool drain = false);
+
+  // While paused the engine admits and runs nothing (requests still queue up to the limit).
+  // For maintenance and for tests that need a deterministic queue.
+  void SetPaused(bool paused);
+
+  SchedulerStats Stats() const;
+  int max_context() const { return max_context_; }
+  int n_vocab() const { return n_vocab_; }
+
+ private:
+  struct Sequence;
+  void Loop();
+  void AdmitLocked();
+  bool Step();  // one prefill chunk and/or one decode step; false when idle
+  void Emit(Sequence& seq, const float* logits);
+  void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
+
+  Model& model_;
+  SchedulerOptions options_;
+  int max_context_ = 0;
+  int n_vocab_ = 0;
+  int block_size_ = 1;
+  int blocks_total_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Sequence>> waiting_;  // guarded by mu_
+  std::unordered_set<uint64_t> cancelled_;         // guarded by mu_
+  uint64_t next_id_ = 1;                           // guarded by mu_
+  bool stopping_ = false;                          // guarded by mu_
+  bool drain_ = false;                             // guarded by mu_
+  bool paused_ = false;                            // guarded by mu_
+  int running_count_ = 0;                          // guarded by mu_ (mirror for Stats)
+  int blocks_used_ = 0;                            // guarded by mu_ (mirror for Stats)
+  int reserved_blocks_ = 0;  // engine thread only: blocks promised to running sequences
+
+  std::vector<std::unique_ptr<Sequence>> running_;  // engine thread only
+  std::vector<float> logits_;                       // engine thread only
+  std::thread thread_;
+};
+
+}  // namespace realizar

@@ -1,0 +1,312 @@
+// The engine loop. Each iteration: take cancellations and admit waiting requests (under the
+// lock), then outside the lock run at most one prefill chunk per prefilling sequence and one
+// batched decode step over every decoding sequence. Sequences are finished (callbacks, KV
+// blocks freed) as soon as they stop, so their capacity is available to the next admission.
+#include "realizar/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "trueno/str_cat.h"
+
+namespace realizar {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
+
+struct Scheduler::Sequence {
+  uint64_t id = 0;
+  int seq_id = 0;  // KV cache sequence (the request id truncated; unique among running ones)
+  GenerationRequest req;
+  Sampler sampler;
+  int blocks_needed = 0;
+  int prefilled = 0;         // prompt tokens already in the cache
+  int32_t pending = -1;      // sampled token not yet in the cache
+  std::vector<int32_t> out;  // generated tokens
+  Clock::time_point submitted, admitted, first_token;
+  bool finished = false;
+
+  explicit Sequence(GenerationRequest r) : req(std::move(r)), sampler(req.sampler) {}
+  int Position() const { return static_cast<int>(req.prompt.size() + out.size()) - 1; }
+};
+
+Scheduler::Scheduler(Model& model, const SchedulerOptions& options)
+    : model_(model), options_(options) {
+  options_.max_batch = std::max(1, options_.max_batch);
+  options_.max_queue = std::max(0, options_.max_queue);
+  options_.prefill_chunk = std::max(1, options_.prefill_chunk);
+  max_context_ = model.max_context();
+  n_vocab_ = model.n_vocab();
+  block_size_ = std::max(1, model.kv_cache().block_size());
+  blocks_total_ = model.kv_cache().blocks_total();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Scheduler::~Scheduler() { Shutdown(false); }
+
+absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request) {
+  using trueno::Concat;
+  const int prompt_len = static_cast<int>(request.prompt.size());
+  if (prompt_len == 0) return absl::InvalidArgumentError("the prompt is empty");
+  for (int32_t t : request.prompt) {
+    if (t < 0 || t >= n_vocab_) {
+      return absl::InvalidArgumentError(
+          Concat("prompt token id ", t, " is outside the vocabulary [0, ", n_vocab_, ")"));
+    }
+  }
+  if (prompt_len >= max_context_) {
+    return absl::InvalidArgumentError(Concat("the prompt has ", prompt_len,
+                                             " tokens; the context length is ", max_context_,
+                                             " (shorten the prompt or raise --ctx-size)"));
+  }
+  request.max_tokens = std::max(0, request.max_tokens);
+  const int positions = std::min(max_context_, prompt_len + std::max(1, request.max_tokens));
+  const int blocks = (positions + block_size_ - 1) / block_size_;
+  if (blocks > blocks_total_) {
+    return absl::InvalidArgumentError(
+        Concat("the prompt (", prompt_len, " tokens) plus max_tokens (", request.max_tokens,
+               ") needs ", blocks, " KV blocks; the pool has ", blocks_total_,
+               " (lower max_tokens or raise --kv-blocks)"));
+  }
+  auto seq = std::make_unique<Sequence>(std::move(request));
+  seq->blocks_needed = blocks;
+  seq->submitted = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_) return absl::FailedPreconditionError("the server is shutting down");
+  // Free batch slots count as queue room: a request that can start at once is never rejected.
+  const int room = options_.max_queue + std::max(0, options_.max_batch - running_count_);
+  if (static_cast<int>(waiting_.size()) >= room) {
+    return absl::ResourceExhaustedError(
+        Concat("the wait queue is full (", options_.max_queue, " requests); retry later"));
+  }
+  seq->id = next_id_++;
+  const uint64_t id = seq->id;
+  waiting_.push_back(std::move(seq));
+  cv_.notify_all();
+  return id;
+}
+
+void Scheduler::Cancel(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_.insert(id);
+  cv_.notify_all();
+}
+
+void Scheduler::SetPaused(bool paused) {
+  std::lock_guard<std::mutex> lock(mu_);
+  paused_ = paused;
+  cv_.notify_all();
+}
+
+void Scheduler::Shutdown(bool drain) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    drain_ = drain;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+SchedulerStats Scheduler::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  SchedulerStats s;
+  s.queued = static_cast<int>(waiting_.size());
+  s.running = running_count_;
+  s.kv_blocks_total = blocks_total_;
+  s.kv_blocks_used = blocks_used_;
+  s.max_context = max_context_;
+  return s;
+}
+
+void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) {
+  if (seq.finished) return;
+  seq.finished = true;
+  model_.kv_cache().FreeSequence(seq.seq_id);
+  reserved_blocks_ -= seq.blocks_needed;
+  GenerationResult r;
+  r.reason = reason;
+  r.status = std::move(status);
+  r.tokens = seq.out;
+  r.prompt_tokens = static_cast<int>(seq.req.prompt.size());
+  const auto now = Clock::now();
+  r.queue_seconds = Seconds(seq.submitted, seq.admitted);
+  r.ttft_seconds =
+      seq.out.empty() ? Seconds(seq.submitted, now) : Seconds(seq.submitted, seq.first_token);
+  r.total_seconds = Seconds(seq.submitted, now);
+  if (seq.req.on_done) seq.req.on_done(r);
+}
+
+// Samples from the logits of the sequence's last position, reports the token and decides
+// whether the sequence goes on.
+void Scheduler::Emit(Sequence& seq, const float* logits) {
+  std::span<const float> row(logits, static_cast<size_t>(n_vocab_));
+  const int32_t tok = seq.sampler.Sample(row, seq.out);
+  if (seq.out.empty()) seq.first_token = Clock::now();
+  for (int32_t stop : seq.req.stop_tokens) {
+    if (tok == stop) {
+      Finish(seq, FinishReason::kStop);
+      return;
+    }
+  }
+  TokenEvent ev;
+  ev.token = tok;
+  ev.index = static_cast<int>(seq.out.size());
+  if (seq.req.top_logprobs >= 0) {
+    // log-softmax of the raw logits, in double for a stable normalizer.
+    float mx = -std::numeric_limits<float>::infinity();
+    for (float v : row) mx = std::max(mx, v);
+    double sum = 0;
+    for (float v : row) sum += std::exp(static_cast<double>(v) - mx);
+    const double log_z = mx + std::log(sum);
+    ev.logprob = static_cast<float>(row[tok] - log_z);
+    const int k = std::min(seq.req.top_logprobs, n_vocab_);
+    if (k > 0) {
+      std::vector<int32_t> idx(static_cast<size_t>(n_vocab_));
+      for (int i = 0; i < n_vocab_; ++i) idx[i] = i;
+      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+        return row[a] != row[b] ? row[a] > row[b] : a < b;
+      });
+      for (int i = 0; i < k; ++i) {
+        ev.top_logprobs.emplace_back(idx[i], static_cast<float>(row[idx[i]] - log_z));
+      }
+    }
+  }
+  seq.out.push_back(tok);
+  const bool go_on = seq.req.on_token ? seq.req.on_token(ev) : true;
+  if (!go_on) {
+    Finish(seq, FinishReason::kStop);
+  } else if (static_cast<int>(seq.out.size()) >= seq.req.max_tokens ||
+             seq.Position() + 1 >= max_context_) {
+    Finish(seq, FinishReason::kLength);
+  } else {
+    seq.pending = tok;
+  }
+}
+
+// Moves waiting requests into the running set while the batch has room and the KV pool can
+// hold every running sequence's prompt + max_tokens.
+void Scheduler::AdmitLocked() {
+  while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.max_batch) {
+    Sequence& next = *waiting_.front();
+    if (reserved_blocks_ + next.blocks_needed > blocks_total_) break;
+    std::unique_ptr<Sequence> seq = std::move(waiting_.front());
+    waiting_.pop_front();
+    seq->admitted = Clock::now();
+    seq->seq_id = static_cast<int>(seq->id & 0x3fffffff);
+    reserved_blocks_ += seq->blocks_needed;
+    running_.push_back(std::move(seq));
+  }
+  running_count_ = static_cast<int>(running_.size());
+}
+
+bool Scheduler::Step() {
+  // Prefill: one chunk for each sequence that still has prompt tokens to process.
+  for (auto& seq : running_) {
+    if (seq->finished || seq->prefilled >= static_cast<int>(seq->req.prompt.size())) continue;
+    if (seq->req.max_tokens == 0) {
+      Finish(*seq, FinishReason::kLength);
+      continue;
+    }
+    const int total = static_cast<int>(seq->req.prompt.size());
+    const int n = std::min(options_.prefill_chunk, total - seq->prefilled);
+    logits_.resize(static_cast<size_t>(n_vocab_));
+    std::span<const int32_t> chunk(seq->req.prompt.data() + seq->prefilled, static_cast<size_t>(n));
+    absl::Status s = model_.Forward(chunk, seq->seq_id, seq->prefilled, logits_.data());
+    if (!s.ok()) {
+      Finish(*seq, FinishReason::kError, s);
+      continue;
+    }
+    seq->prefilled += n;
+    if (seq->prefilled == total) Emit(*seq, logits_.data());
+  }
+  // Decode: every sequence holding a sampled token, in one batched forward.
+  std::vector<Sequence*> batch;
+  std::vector<int32_t> tokens;
+  std::vector<int> seq_ids, positions;
+  for (auto& seq : running_) {
+    if (seq->finished || seq->pending < 0) continue;
+    batch.push_back(seq.get());
+    tokens.push_back(seq->pending);
+    seq_ids.push_back(seq->seq_id);
+    positions.push_back(seq->Position());
+  }
+  if (!batch.empty()) {
+    for (Sequence* seq : batch) seq->pending = -1;
+    logits_.resize(batch.size() * static_cast<size_t>(n_vocab_));
+    absl::Status s = model_.ForwardBatch(tokens, seq_ids, positions, logits_.data());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!s.ok()) {
+        Finish(*batch[i], FinishReason::kError, s);
+      } else {
+        Emit(*batch[i], logits_.data() + i * static_cast<size_t>(n_vocab_));
+      }
+    }
+  }
+  return !running_.empty();
+}
+
+void Scheduler::Loop() {
+  for (;;) {
+    std::unordered_set<uint64_t> cancels;
+    bool stop_now = false;
+    bool paused = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] {
+        return stopping_ || !cancelled_.empty() ||
+               (!paused_ && (!running_.empty() || !waiting_.empty()));
+      });
+      paused = paused_ && !stopping_;
+      cancels.swap(cancelled_);
+      if (stopping_ && !drain_) stop_now = true;
+      if (stopping_ && drain_ && running_.empty() && waiting_.empty()) stop_now = true;
+      if (stop_now) {
+        for (auto& w : waiting_) running_.push_back(std::move(w));
+        waiting_.clear();
+      } else {
+        // Cancelled requests still waiting never start.
+        for (auto it = waiting_.begin(); it != waiting_.end();) {
+          if (cancels.count((*it)->id)) {
+            running_.push_back(std::move(*it));
+            it = waiting_.erase(it);
+            running_.back()->admitted = Clock::now();
+            running_.back()->seq_id = static_cast<int>(running_.back()->id & 0x3fffffff);
+            reserved_blocks_ += running_.back()->blocks_needed;
+          } else {
+            ++it;
+          }
+        }
+      }
+    }
+    for (auto& seq : running_) {
+      if (stop_now || cancels.count(seq->id)) Finish(*seq, FinishReason::kCancelled);
+    }
+    if (!stop_now && !paused) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        AdmitLocked();
+      }
+      Step();
+    }
+    running_.erase(
+        std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->finished; }),
+        running_.end());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_count_ = static_cast<int>(running_.size());
+      blocks_used_ = model_.kv_cache().blocks_used();
+    }
+    if (stop_now) return;
+  }
+}
+
+}  // namespace realizar
