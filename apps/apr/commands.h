@@ -23,5 +23,6 @@ void RegisterPass(CLI::App& app, int& exit_code);
 void RegisterTokenize(CLI::App& app, int& exit_code);
 void RegisterPerplexity(CLI::App& app, int& exit_code);
 void RegisterBench(CLI::App& app, int& exit_code);
+void RegisterServe(CLI::App& app, int& exit_code);
 
 }  // namespace apr_cli
