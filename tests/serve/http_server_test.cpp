@@ -366,3 +366,36 @@ TEST_CASE("Shutdown lets an in-flight stream finish and then refuses connections
   CHECK(finish == "length");
   CHECK(Request(f.port, "GET", "/health").status == 0);
 }
+
+TEST_CASE("A client that hangs up before a non-streaming reply is cancelled", "[http]") {
+  Fixture f({}, 2048);
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket sock(ioc);
+  sock.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(f.port)});
+  const std::string body = R"({"prompt":"go","max_tokens":2000,"seed":1})";
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  net::write(sock, net::buffer(req));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (f.server->Stats().scheduler.running == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  sock.close();
+  realizar::ServerStats s;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    s = f.server->Stats();
+  } while ((s.scheduler.running > 0 || s.scheduler.kv_blocks_used > 0) &&
+           std::chrono::steady_clock::now() < until);
+  CHECK(s.scheduler.running == 0);
+  CHECK(s.scheduler.kv_blocks_used == 0);
+  const std::string metrics = Request(f.port, "GET", "/metrics").body;
+  const size_t at = metrics.find("\napr_tokens_generated_total ");
+  REQUIRE(at != std::string::npos);
+  const long generated = std::stol(metrics.substr(at + 28));
+  INFO("generated before cancellation: " << generated);
+  CHECK(generated < 2000);
+}
