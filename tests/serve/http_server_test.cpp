@@ -284,8 +284,11 @@ TEST_CASE("Seeded output is identical alone and among 8 concurrent requests", "[
            ",\"temperature\":0.9,\"top_p\":0.95}";
   };
   std::vector<std::string> alone;
-  for (int i = 0; i < 8; ++i)
-    alone.push_back(Request(f.port, "POST", "/v1/completions", body(i)).body);
+  for (int i = 0; i < 8; ++i) {
+    auto r = Request(f.port, "POST", "/v1/completions", body(i));
+    REQUIRE(r.status == 200);
+    alone.push_back(r.body);
+  }
   f.server->scheduler().SetPaused(true);  // so all eight are admitted into one batch
   std::vector<std::future<serve_test::HttpResult>> futs;
   for (int i = 0; i < 8; ++i) {
