@@ -126,6 +126,7 @@ struct Api::Job {
     size_t sent = 0;
     bool done = false;
     bool timed_out = false;
+    bool first_chunk_sent = false;  // chat: the first delta of each choice carries the role
     FinishReason reason = FinishReason::kStop;
     int completion_tokens = 0;
     std::vector<TokenEvent> logprobs;
@@ -141,7 +142,6 @@ struct Api::Job {
   std::vector<Choice> choices;
   int remaining = 0;
   bool aborted = false;
-  bool first_chunk_sent = false;
   absl::Status error;
 
   bool chat() const { return req.endpoint == ApiEndpoint::kChatCompletions; }
@@ -210,7 +210,7 @@ struct Api::Job {
     choice["index"] = static_cast<int64_t>(index);
     if (chat()) {
       json::object d;
-      if (!first_chunk_sent) d["role"] = "assistant";
+      if (!choices[index].first_chunk_sent) d["role"] = "assistant";
       if (finish == nullptr || !delta.empty()) d["content"] = delta;
       choice["delta"] = std::move(d);
     } else {
@@ -220,7 +220,7 @@ struct Api::Job {
     choice["finish_reason"] = finish ? json::value(finish) : json::value(nullptr);
     o["choices"] = json::array{std::move(choice)};
     if (req.include_usage) o["usage"] = nullptr;
-    first_chunk_sent = true;
+    choices[index].first_chunk_sent = true;
     out->Send(Concat("data: ", json::serialize(o), "\n\n"));
   }
 
