@@ -361,6 +361,7 @@ Api::Api(Scheduler& scheduler, const Model& model, const Tokenizer& tokenizer, A
   if (chat_template_.empty()) chat_template_ = std::string(BuiltinTemplate(DetectBuiltin(meta)));
   if (tokenizer_.bos_id() >= 0) bos_text_ = tokenizer_.TokenBytes(tokenizer_.bos_id(), true);
   if (tokenizer_.eos_id() >= 0) eos_text_ = tokenizer_.TokenBytes(tokenizer_.eos_id(), true);
+  next_id_.store((static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}());
   created_ = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
