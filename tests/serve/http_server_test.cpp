@@ -402,3 +402,29 @@ TEST_CASE("A client that hangs up before a non-streaming reply is cancelled", "[
   INFO("generated before cancellation: " << generated);
   CHECK(generated < 2000);
 }
+
+TEST_CASE("Oversized headers are 431, CORS headers and preflight, idle connections close",
+          "[http]") {
+  realizar::ServerOptions opt;
+  opt.cors_origin = "http://example.com";
+  opt.max_header_bytes = 4096;
+  opt.idle_seconds = 0.2;
+  Fixture f(opt);
+  const std::string big = serve_test::RawRequest(
+      f.port, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n");
+  CHECK(big.rfind("HTTP/1.1 431", 0) == 0);
+
+  auto health = Request(f.port, "GET", "/health");
+  CHECK(health.headers["access-control-allow-origin"] == "http://example.com");
+  auto pre = Request(f.port, "OPTIONS", "/v1/chat/completions", "",
+                     {{"Origin", "http://example.com"}, {"Access-Control-Request-Method", "POST"}});
+  CHECK(pre.status == 204);
+  CHECK(pre.headers["access-control-allow-methods"].find("POST") != std::string::npos);
+  CHECK(pre.headers["access-control-allow-headers"].find("Authorization") != std::string::npos);
+
+  // A connection that never sends a request is closed by the server (bounded wait: the read
+  // below returns EOF once the 0.2 s idle timeout fires; the test's own limit is generous).
+  const std::string idle = serve_test::RawRequest(f.port, "");
+  CHECK(idle.empty());
+  CHECK(Request(f.port, "HEAD", "/health").status == 405);
+}

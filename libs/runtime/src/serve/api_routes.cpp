@@ -392,7 +392,7 @@ std::string Api::ModelInfoJson() const {
 void Api::Handle(HttpRequest req, std::shared_ptr<Responder> out) {
   std::string path = req.target.substr(0, req.target.find('?'));
   if (path.size() > 1 && path.back() == '/') path.pop_back();
-  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool get = req.method == "GET";
   const bool post = req.method == "POST";
   if (req.method == "OPTIONS") {
     HttpResponse r;
