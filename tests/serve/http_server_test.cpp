@@ -284,8 +284,11 @@ TEST_CASE("Seeded output is identical alone and among 8 concurrent requests", "[
            ",\"temperature\":0.9,\"top_p\":0.95}";
   };
   std::vector<std::string> alone;
-  for (int i = 0; i < 8; ++i)
-    alone.push_back(Request(f.port, "POST", "/v1/completions", body(i)).body);
+  for (int i = 0; i < 8; ++i) {
+    auto r = Request(f.port, "POST", "/v1/completions", body(i));
+    REQUIRE(r.status == 200);
+    alone.push_back(r.body);
+  }
   f.server->scheduler().SetPaused(true);  // so all eight are admitted into one batch
   std::vector<std::future<serve_test::HttpResult>> futs;
   for (int i = 0; i < 8; ++i) {
@@ -365,4 +368,63 @@ TEST_CASE("Shutdown lets an in-flight stream finish and then refuses connections
   StreamText(r.body, false, nullptr, &finish);
   CHECK(finish == "length");
   CHECK(Request(f.port, "GET", "/health").status == 0);
+}
+
+TEST_CASE("A client that hangs up before a non-streaming reply is cancelled", "[http]") {
+  Fixture f({}, 2048);
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ip::tcp::socket sock(ioc);
+  sock.connect({net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(f.port)});
+  const std::string body = R"({"prompt":"go","max_tokens":2000,"seed":1})";
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  net::write(sock, net::buffer(req));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (f.server->Stats().scheduler.running == 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  sock.close();
+  realizar::ServerStats s;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    s = f.server->Stats();
+  } while ((s.scheduler.running > 0 || s.scheduler.kv_blocks_used > 0) &&
+           std::chrono::steady_clock::now() < until);
+  CHECK(s.scheduler.running == 0);
+  CHECK(s.scheduler.kv_blocks_used == 0);
+  const std::string metrics = Request(f.port, "GET", "/metrics").body;
+  const size_t at = metrics.find("\napr_tokens_generated_total ");
+  REQUIRE(at != std::string::npos);
+  const long generated = std::stol(metrics.substr(at + 28));
+  INFO("generated before cancellation: " << generated);
+  CHECK(generated < 2000);
+}
+
+TEST_CASE("Oversized headers are 431, CORS headers and preflight, idle connections close",
+          "[http]") {
+  realizar::ServerOptions opt;
+  opt.cors_origin = "http://example.com";
+  opt.max_header_bytes = 4096;
+  opt.idle_seconds = 0.2;
+  Fixture f(opt);
+  const std::string big = serve_test::RawRequest(
+      f.port, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(8000, 'a') + "\r\n\r\n");
+  CHECK(big.rfind("HTTP/1.1 431", 0) == 0);
+
+  auto health = Request(f.port, "GET", "/health");
+  CHECK(health.headers["access-control-allow-origin"] == "http://example.com");
+  auto pre = Request(f.port, "OPTIONS", "/v1/chat/completions", "",
+                     {{"Origin", "http://example.com"}, {"Access-Control-Request-Method", "POST"}});
+  CHECK(pre.status == 204);
+  CHECK(pre.headers["access-control-allow-methods"].find("POST") != std::string::npos);
+  CHECK(pre.headers["access-control-allow-headers"].find("Authorization") != std::string::npos);
+
+  // A connection that never sends a request is closed by the server (bounded wait: the read
+  // below returns EOF once the 0.2 s idle timeout fires; the test's own limit is generous).
+  const std::string idle = serve_test::RawRequest(f.port, "");
+  CHECK(idle.empty());
+  CHECK(Request(f.port, "HEAD", "/health").status == 405);
 }

@@ -22,4 +22,7 @@ done
 rc=$?
 kill -TERM $pid
 wait $pid
+server_rc=$?
+# SIGTERM is a graceful shutdown: exit status 0.
+[ $server_rc -eq 0 ] || { echo "server exited with $server_rc after SIGTERM"; rc=1; }
 exit $rc

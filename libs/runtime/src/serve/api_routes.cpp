@@ -126,6 +126,7 @@ struct Api::Job {
     size_t sent = 0;
     bool done = false;
     bool timed_out = false;
+    bool first_chunk_sent = false;  // chat: the first delta of each choice carries the role
     FinishReason reason = FinishReason::kStop;
     int completion_tokens = 0;
     std::vector<TokenEvent> logprobs;
@@ -141,7 +142,6 @@ struct Api::Job {
   std::vector<Choice> choices;
   int remaining = 0;
   bool aborted = false;
-  bool first_chunk_sent = false;
   absl::Status error;
 
   bool chat() const { return req.endpoint == ApiEndpoint::kChatCompletions; }
@@ -210,7 +210,7 @@ struct Api::Job {
     choice["index"] = static_cast<int64_t>(index);
     if (chat()) {
       json::object d;
-      if (!first_chunk_sent) d["role"] = "assistant";
+      if (!choices[index].first_chunk_sent) d["role"] = "assistant";
       if (finish == nullptr || !delta.empty()) d["content"] = delta;
       choice["delta"] = std::move(d);
     } else {
@@ -220,7 +220,7 @@ struct Api::Job {
     choice["finish_reason"] = finish ? json::value(finish) : json::value(nullptr);
     o["choices"] = json::array{std::move(choice)};
     if (req.include_usage) o["usage"] = nullptr;
-    first_chunk_sent = true;
+    choices[index].first_chunk_sent = true;
     out->Send(Concat("data: ", json::serialize(o), "\n\n"));
   }
 
@@ -361,6 +361,7 @@ Api::Api(Scheduler& scheduler, const Model& model, const Tokenizer& tokenizer, A
   if (chat_template_.empty()) chat_template_ = std::string(BuiltinTemplate(DetectBuiltin(meta)));
   if (tokenizer_.bos_id() >= 0) bos_text_ = tokenizer_.TokenBytes(tokenizer_.bos_id(), true);
   if (tokenizer_.eos_id() >= 0) eos_text_ = tokenizer_.TokenBytes(tokenizer_.eos_id(), true);
+  next_id_.store((static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}());
   created_ = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
@@ -391,7 +392,7 @@ std::string Api::ModelInfoJson() const {
 void Api::Handle(HttpRequest req, std::shared_ptr<Responder> out) {
   std::string path = req.target.substr(0, req.target.find('?'));
   if (path.size() > 1 && path.back() == '/') path.pop_back();
-  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool get = req.method == "GET";
   const bool post = req.method == "POST";
   if (req.method == "OPTIONS") {
     HttpResponse r;

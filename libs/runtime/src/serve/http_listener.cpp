@@ -136,7 +136,29 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
     }
     phase_ = Phase::kHandling;
     stream_.expires_never();
+    WatchForHangup();
     handler_(std::move(req), shared_from_this());
+  }
+
+  // While a reply is being produced, a peek that reports end-of-stream means the client
+  // closed the connection: cancel at once instead of at the next write (which a non-streaming
+  // reply only does at the very end). Readiness can be stale (the data that raised it was
+  // already consumed), so would_block re-arms the watch; pipelined bytes leave it disarmed.
+  void WatchForHangup() {
+    stream_.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+          if (ec || (self->phase_ != Phase::kHandling && self->phase_ != Phase::kStreaming)) return;
+          auto& sock = self->stream_.socket();
+          beast::error_code pec;
+          sock.non_blocking(true, pec);
+          char byte;
+          const size_t n = sock.receive(net::buffer(&byte, 1), tcp::socket::message_peek, pec);
+          if (pec == net::error::would_block || pec == net::error::try_again) {
+            self->WatchForHangup();
+          } else if (pec || n == 0) {
+            self->CloseNow();
+          }
+        });
   }
 
   void WriteResponse(HttpResponse r) {
