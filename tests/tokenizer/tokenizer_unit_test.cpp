@@ -114,7 +114,8 @@ TEST_CASE("Encoding hostile bytes never fails or crashes", "[tokenizer]") {
   auto bpe = Tokenizer::FromMetadata(BpeMetadata());
   REQUIRE(spm.ok());
   REQUIRE(bpe.ok());
-  const std::string junk("\xFF\xC3\x28\xE2\x82\x00 a\xF0\x9F\x98", 13);
+  const char kJunk[] = "\xFF\xC3\x28\xE2\x82\x00 a\xF0\x9F\x98";
+  const std::string junk(kJunk, sizeof(kJunk) - 1);  // embedded NUL kept, terminator not
   (void)spm->Encode(junk, true, true);
   (void)bpe->Encode(junk, true, true);
   CHECK(spm->Decode({-5, 999, 3}) == "");  // invalid ids render as nothing; lone "▁" stripped
