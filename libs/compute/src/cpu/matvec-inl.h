@@ -9,6 +9,7 @@
 #define TRUENO_CPU_MATVEC_INL_H_
 #endif
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -75,7 +76,7 @@ HWY_INLINE float DotQ8_0Row(const BlockQ8_0* HWY_RESTRICT w, const cpu::ActQ8_0*
     for (int j = 0; j < kQK; j += N8) {
       acc = hn::Add(acc, DotI8I8(hn::LoadU(d8, w[b].qs + j), hn::LoadU(d8, a[b].qs + j)));
     }
-    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, Fp16ToFp32(w[b].d) * a[b].d), accf);
+    accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, HalfToF32(w[b].d) * a[b].d), accf);
   }
   return hn::GetLane(hn::SumOfLanes(df, accf));
 }
@@ -108,7 +109,7 @@ HWY_INLINE float DotQ4_0Row(const BlockQ4_0* HWY_RESTRICT w, const cpu::ActQ8_0*
         acc = hn::Add(acc, DotU8I8(hi, hn::LoadU(d8, a[b].qs + 16 + off)));
       }
     }
-    const float scale = Fp16ToFp32(w[b].d) * a[b].d;
+    const float scale = HalfToF32(w[b].d) * a[b].d;
     accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, scale), accf);
     correction += 8.0f * scale * static_cast<float>(a[b].sum);
   }
@@ -164,10 +165,10 @@ HWY_INLINE float DotLegacyRow(const Block* HWY_RESTRICT w, const cpu::ActQ8_0* H
       bits = reinterpret_cast<const uint8_t*>(hbits);
     }
     const auto acc = DotNibbles(w[b].qs, bits, a[b].qs);
-    const float d = Fp16ToFp32(w[b].d);
+    const float d = HalfToF32(w[b].d);
     accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d * a[b].d), accf);
     if constexpr (kHasMin) {
-      offset += Fp16ToFp32(w[b].m) * a[b].d * static_cast<float>(a[b].sum);
+      offset += HalfToF32(w[b].m) * a[b].d * static_cast<float>(a[b].sum);
     } else {
       offset -= 16.0f * d * a[b].d * static_cast<float>(a[b].sum);
     }
@@ -205,9 +206,9 @@ HWY_INLINE float DotQ4_KRow(const BlockQ4_K* HWY_RESTRICT w, const BlockQ8_K* HW
         acc = hn::Add(acc, DotU8I8Scaled(hi, hn::LoadU(d8, a[b].qs + 64 * j + 32 + off), s_hi));
       }
     }
-    const float d = Fp16ToFp32(w[b].d) * a[b].d;
+    const float d = HalfToF32(w[b].d) * a[b].d;
     accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d), accf);
-    min_sum += Fp16ToFp32(w[b].dmin) * a[b].d * static_cast<float>(mins);
+    min_sum += HalfToF32(w[b].dmin) * a[b].d * static_cast<float>(mins);
   }
   return hn::GetLane(hn::SumOfLanes(df, accf)) - min_sum;
 }
@@ -245,9 +246,9 @@ HWY_INLINE float DotQ5_KRow(const BlockQ5_K* HWY_RESTRICT w, const BlockQ8_K* HW
         qh = hn::ShiftRight<2>(qh);
       }
     }
-    const float d = Fp16ToFp32(w[b].d) * a[b].d;
+    const float d = HalfToF32(w[b].d) * a[b].d;
     accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d), accf);
-    min_sum += Fp16ToFp32(w[b].dmin) * a[b].d * static_cast<float>(mins);
+    min_sum += HalfToF32(w[b].dmin) * a[b].d * static_cast<float>(mins);
   }
   return hn::GetLane(hn::SumOfLanes(df, accf)) - min_sum;
 }
@@ -294,12 +295,256 @@ HWY_INLINE float DotQ6_KRow(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8_K* HW
                                          PairScale(sc[is + 6], sc[is + 7])));
       }
     }
-    const float d = Fp16ToFp32(w[b].d) * a[b].d;
+    const float d = HalfToF32(w[b].d) * a[b].d;
     accf = hn::MulAdd(hn::ConvertTo(df, acc), hn::Set(df, d), accf);
     correction += d * 32.0f * static_cast<float>(offset);
   }
   return hn::GetLane(hn::SumOfLanes(df, accf)) - correction;
 }
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// 256-bit fast paths for the types of a q4_k_m model (Q5_0, Q8_0, Q4_K, Q6_K): each weight block
+// is unpacked once and dotted with NT tokens' activations (NT = 1 for decode, 4 for prefill), and
+// the per-block scalar work (fp16 scales, Q5_0 fifth bits) is done with single instructions.
+// Same integer products and the same per-block float accumulation as the generic bodies above.
+#define TRUENO_WIDE_MATVEC 1
+
+HWY_INLINE float HSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+HWY_INLINE __m256i MaddU8I8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+// The fifth bits of a Q5_0 block as 32 bytes of 0x10 / 0 (byte k <- bit k of qh).
+HWY_INLINE __m256i QhBits(const uint8_t* qh4) {
+  uint32_t qh;
+  std::memcpy(&qh, qh4, 4);
+  const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                       2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)), idx);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// Legacy 32-element blocks: x = d * (q - 16) (Q5_0) or d * (q - 8) (Q4_0 layout without qh).
+template <int NT, bool kFiveBit, class Block>
+HWY_INLINE void DotQ5_0Wide(const Block* HWY_RESTRICT w, const uint8_t* act, size_t act_stride,
+                            int nb, float* out) {
+  __m256 accf[NT];
+  float offset[NT];
+  const cpu::ActQ8_0* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    accf[t] = _mm256_setzero_ps();
+    offset[t] = 0.0f;
+    a[t] = reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
+  }
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  for (int b = 0; b < nb; ++b) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
+    __m256i q =
+        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), _mm256_castsi256_si128(low_mask)),
+                         _mm_and_si128(packed, _mm256_castsi256_si128(low_mask)));
+    if constexpr (kFiveBit) q = _mm256_or_si256(q, QhBits(w[b].qh));
+    const float d = HalfToF32(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i p =
+          MaddU8I8(q, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs)));
+      const float scale = d * a[t][b].d;
+      accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(scale), accf[t]);
+      offset[t] += scale * static_cast<float>(a[t][b].sum);
+    }
+  }
+  const float bias = kFiveBit ? 16.0f : 8.0f;
+  for (int t = 0; t < NT; ++t) out[t] = HSum(accf[t]) - bias * offset[t];
+}
+
+template <int NT>
+HWY_INLINE void DotQ8_0Wide(const BlockQ8_0* HWY_RESTRICT w, const uint8_t* act, size_t act_stride,
+                            int nb, float* out) {
+  __m256 accf[NT];
+  const cpu::ActQ8_0* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    accf[t] = _mm256_setzero_ps();
+    a[t] = reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
+  }
+  for (int b = 0; b < nb; ++b) {
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i wabs = _mm256_sign_epi8(wq, wq);
+    const float d = HalfToF32(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256i s =
+          _mm256_sign_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs)), wq);
+      accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(MaddU8I8(wabs, s)),
+                                _mm256_set1_ps(d * a[t][b].d), accf[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = HSum(accf[t]);
+}
+
+template <int NT>
+HWY_INLINE void DotQ4_KWide(const BlockQ4_K* HWY_RESTRICT w, const uint8_t* act, size_t act_stride,
+                            int nb, float* out) {
+  __m256 accf[NT];
+  float min_sum[NT];
+  const BlockQ8_K* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    accf[t] = _mm256_setzero_ps();
+    min_sum[t] = 0.0f;
+    a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * act_stride);
+  }
+  const __m256i low_mask = _mm256_set1_epi8(0x0F);
+  for (int b = 0; b < nb; ++b) {
+    uint8_t sc[8], m[8];
+    for (int s = 0; s < 8; ++s) cpu::ScaleMinK4(s, w[b].scales, &sc[s], &m[s]);
+    __m256i lo[4], hi[4], s_lo[4], s_hi[4];
+    for (int j = 0; j < 4; ++j) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * j));
+      lo[j] = _mm256_and_si256(packed, low_mask);
+      hi[j] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
+      s_lo[j] = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j]));
+      s_hi[j] = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j + 1]));
+    }
+    const float d = HalfToF32(w[b].d);
+    const float dmin = HalfToF32(w[b].dmin);
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* q8 = a[t][b].qs;
+      __m256i acc = _mm256_setzero_si256();
+      for (int j = 0; j < 4; ++j) {
+        const __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j));
+        const __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 64 * j + 32));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], a_lo), s_lo[j]));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], a_hi), s_hi[j]));
+      }
+      int32_t mins = 0;
+      const int16_t* bs = a[t][b].bsums;
+      for (int s = 0; s < 8; ++s) mins += m[s] * (bs[2 * s] + bs[2 * s + 1]);
+      accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(d * a[t][b].d), accf[t]);
+      min_sum[t] += dmin * a[t][b].d * static_cast<float>(mins);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = HSum(accf[t]) - min_sum[t];
+}
+
+template <int NT>
+HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act, size_t act_stride,
+                            int nb, float* out) {
+  __m256 accf[NT];
+  float correction[NT];
+  const BlockQ8_K* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    accf[t] = _mm256_setzero_ps();
+    correction[t] = 0.0f;
+    a[t] = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(t) * act_stride);
+  }
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  for (int b = 0; b < nb; ++b) {
+    const int8_t* scales = w[b].scales;
+    __m256i q[8], sc[8];  // q[4 * half + k]: elements 128 * half + 32 * k .. + 32
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = w[b].ql + 64 * half;
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * half));
+      const __m256i h3 = _mm256_set1_epi8(0x03);
+      q[4 * half + 0] = _mm256_or_si256(_mm256_and_si256(l0, mask),
+                                        _mm256_slli_epi16(_mm256_and_si256(h, h3), 4));
+      q[4 * half + 1] =
+          _mm256_or_si256(_mm256_and_si256(l1, mask),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), h3), 4));
+      q[4 * half + 2] =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), mask),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), h3), 4));
+      q[4 * half + 3] =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), mask),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), h3), 4));
+      for (int k = 0; k < 4; ++k) {
+        const int8_t* s = scales + 8 * half + 2 * k;
+        sc[4 * half + k] = _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(s[0])),
+                                             _mm_set1_epi16(static_cast<int16_t>(s[1])));
+      }
+    }
+    const float d = HalfToF32(w[b].d);
+    for (int t = 0; t < NT; ++t) {
+      const int8_t* q8 = a[t][b].qs;
+      __m256i acc = _mm256_setzero_si256();
+      for (int k = 0; k < 8; ++k) {
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], av), sc[k]));
+      }
+      int32_t offset = 0;
+      for (int s = 0; s < 16; ++s) offset += scales[s] * a[t][b].bsums[s];
+      const float dd = d * a[t][b].d;
+      accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(dd), accf[t]);
+      correction[t] += dd * 32.0f * static_cast<float>(offset);
+    }
+  }
+  for (int t = 0; t < NT; ++t) out[t] = HSum(accf[t]) - correction[t];
+}
+
+// Rows [row_begin, row_end) x all tokens for the wide types, tiled 4 rows x 4 tokens so a tile's
+// weights stay in L1 while the activations stream from L2. Returns false for other types.
+template <int NT>
+HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size_t act_stride,
+                        int cols, float* out) {
+  switch (wtype) {
+    case DType::kQ5_0:
+      DotQ5_0Wide<NT, true>(reinterpret_cast<const BlockQ5_0*>(row), at, act_stride, cols / kQK,
+                            out);
+      break;
+    case DType::kQ4_0:
+      DotQ5_0Wide<NT, false>(reinterpret_cast<const BlockQ4_0*>(row), at, act_stride, cols / kQK,
+                             out);
+      break;
+    case DType::kQ8_0:
+      DotQ8_0Wide<NT>(reinterpret_cast<const BlockQ8_0*>(row), at, act_stride, cols / kQK, out);
+      break;
+    case DType::kQ4_K:
+      DotQ4_KWide<NT>(reinterpret_cast<const BlockQ4_K*>(row), at, act_stride, cols / kQKK, out);
+      break;
+    case DType::kQ6_K:
+      DotQ6_KWide<NT>(reinterpret_cast<const BlockQ6_K*>(row), at, act_stride, cols / kQKK, out);
+      break;
+    default:
+      break;
+  }
+}
+
+HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
+                               int row_begin, int row_end, int cols, const uint8_t* act,
+                               size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows) {
+  if (wtype != DType::kQ5_0 && wtype != DType::kQ4_0 && wtype != DType::kQ8_0 &&
+      wtype != DType::kQ4_K && wtype != DType::kQ6_K) {
+    return false;
+  }
+  constexpr int kRowTile = 4;
+  float out[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int r0 = row_begin; r0 < row_end; r0 += kRowTile) {
+    const int r1 = std::min(row_end, r0 + kRowTile);
+    int t = 0;
+    for (; t + 4 <= n_tokens; t += 4) {
+      const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+      for (int r = r0; r < r1; ++r) {
+        WideDot<4>(wtype, w + static_cast<size_t>(r) * row_bytes, at, act_stride, cols, out);
+        for (int k = 0; k < 4; ++k) Y[static_cast<size_t>(t + k) * rows + r] = out[k];
+      }
+    }
+    for (; t < n_tokens; ++t) {
+      const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+      for (int r = r0; r < r1; ++r) {
+        WideDot<1>(wtype, w + static_cast<size_t>(r) * row_bytes, at, act_stride, cols, out);
+        Y[static_cast<size_t>(t) * rows + r] = out[0];
+      }
+    }
+  }
+  return true;
+}
+#endif  // HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
 
 // Y[t * rows + r] for r in [row_begin, row_end), t < n_tokens. `act` is the activation rows:
 // floats for F32/F16/BF16, ActQ8_0 blocks for Q8_0/Q4_0, BlockQ8_K for the K types;
@@ -307,6 +552,12 @@ HWY_INLINE float DotQ6_KRow(const BlockQ6_K* HWY_RESTRICT w, const BlockQ8_K* HW
 HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
                              int row_begin, int row_end, int cols, const uint8_t* act,
                              size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  if (MatMulRowsWide(wtype, w, row_bytes, row_begin, row_end, cols, act, act_stride, n_tokens, Y,
+                     rows)) {
+    return;
+  }
+#endif
   for (int r = row_begin; r < row_end; ++r) {
     const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
     for (int t = 0; t < n_tokens; ++t) {

@@ -65,18 +65,22 @@ absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const flo
   if (tr.quantized && tr.block_elems == kQK) {  // legacy block types
     act_stride = static_cast<size_t>(cols / kQK) * sizeof(cpu::ActQ8_0);
     quantized.resize(act_stride * n_tokens);
-    for (int t = 0; t < n_tokens; ++t) {
-      cpu::QuantizeActQ8_0(X + static_cast<size_t>(t) * cols, cols,
-                           reinterpret_cast<cpu::ActQ8_0*>(quantized.data() + t * act_stride));
-    }
+    cpu::ParallelFor(n_tokens, 16, [&](int begin, int end) {
+      for (int t = begin; t < end; ++t) {
+        cpu::QuantizeActQ8_0(X + static_cast<size_t>(t) * cols, cols,
+                             reinterpret_cast<cpu::ActQ8_0*>(quantized.data() + t * act_stride));
+      }
+    });
     act = quantized.data();
   } else if (wtype == DType::kQ4_K || wtype == DType::kQ5_K || wtype == DType::kQ6_K) {
     act_stride = static_cast<size_t>(cols / kQKK) * sizeof(BlockQ8_K);
     quantized.resize(act_stride * n_tokens);
-    for (int t = 0; t < n_tokens; ++t) {
-      cpu::QuantizeActQ8_K(X + static_cast<size_t>(t) * cols, cols,
-                           reinterpret_cast<BlockQ8_K*>(quantized.data() + t * act_stride));
-    }
+    cpu::ParallelFor(n_tokens, 16, [&](int begin, int end) {
+      for (int t = begin; t < end; ++t) {
+        cpu::QuantizeActQ8_K(X + static_cast<size_t>(t) * cols, cols,
+                             reinterpret_cast<BlockQ8_K*>(quantized.data() + t * act_stride));
+      }
+    });
     act = quantized.data();
   }
 

@@ -7,7 +7,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <mutex>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include "trueno/half.h"
 #include "trueno/kernels.h"
@@ -178,29 +184,97 @@ absl::Status Model::EmbedRow(int32_t token, float* out) const {
 // Causal grouped-query attention of the step's queries over the cached keys/values: token t
 // (at position start_pos + t) sees positions 0..start_pos + t. Query head h reads KV head
 // h / (n_head / n_head_kv).
+namespace {
+
+// Runs fn(begin, end) over [0, n) on trueno::NumThreads() threads (one task per index range;
+// the arena is kept and rebuilt only when the thread count changes).
+void ParallelTasks(int n, const std::function<void(int, int)>& fn) {
+  const int threads = trueno::NumThreads();
+  if (threads <= 1 || n <= 1) {
+    fn(0, n);
+    return;
+  }
+  static std::mutex mu;
+  static tbb::task_arena* arena = nullptr;  // leaked on purpose: outlives static destructors
+  static int arena_threads = 0;
+  tbb::task_arena* a = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (arena == nullptr || arena_threads != threads) {
+      arena = new tbb::task_arena(threads);  // the previous one is leaked (rare: thread change)
+      arena_threads = threads;
+    }
+    a = arena;
+  }
+  a->execute([&] {
+    tbb::parallel_for(tbb::blocked_range<int>(0, n, 1),
+                      [&](const tbb::blocked_range<int>& r) { fn(r.begin(), r.end()); });
+  });
+}
+
+// Short-vector helpers for head_dim-sized rows (64-128 floats): plain loops the compiler
+// vectorises, cheaper than a dispatched call per cached position.
+inline float DotShort(const float* __restrict a, const float* __restrict b, int n) {
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+    s4 += a[i + 4] * b[i + 4];
+    s5 += a[i + 5] * b[i + 5];
+    s6 += a[i + 6] * b[i + 6];
+    s7 += a[i + 7] * b[i + 7];
+  }
+  for (; i < n; ++i) s0 += a[i] * b[i];
+  return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7));
+}
+
+inline void AxpyShort(float alpha, const float* __restrict x, float* __restrict y, int n) {
+  for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+}  // namespace
+
 void Model::Attention(int layer, int seq_id, int start_pos, int n_tokens) {
   const int hd = static_cast<int>(config_.head_dim);
   const int n_head = static_cast<int>(config_.n_head);
   const int group = n_head / static_cast<int>(config_.n_head_kv);
   const int q_dim = n_head * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  scores_.resize(static_cast<size_t>(start_pos + n_tokens));
-  for (int t = 0; t < n_tokens; ++t) {
-    const int n_ctx = start_pos + t + 1;
-    for (int h = 0; h < n_head; ++h) {
+  const int n_ctx_max = start_pos + n_tokens;
+  // Positions of one KV block are contiguous (stride kv_dim): resolve each block's base once.
+  const int bs = cache_->block_size();
+  const int kv_dim = cache_->kv_dim();
+  const int n_blocks = (n_ctx_max + bs - 1) / bs;
+  std::vector<const float*> kbase(static_cast<size_t>(n_blocks)), vbase(kbase.size());
+  const KvCache& cache = *cache_;
+  for (int b = 0; b < n_blocks; ++b) {
+    kbase[b] = cache.K(layer, seq_id, b * bs);
+    vbase[b] = cache.V(layer, seq_id, b * bs);
+  }
+  // One task per (token, head); each has its own score buffer.
+  ParallelTasks(n_tokens * n_head, [&](int begin, int end) {
+    std::vector<float> scores(static_cast<size_t>(n_ctx_max));
+    for (int task = begin; task < end; ++task) {
+      const int t = task / n_head, h = task % n_head;
+      const int n_ctx = start_pos + t + 1;
       const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * hd;
-      const int kvh = h / group;
+      const int kv_off = (h / group) * hd;
       for (int p = 0; p < n_ctx; ++p) {
-        scores_[p] = trueno::Dot(q, cache_->K(layer, seq_id, p) + kvh * hd, hd) * scale;
+        const float* k = kbase[p / bs] + static_cast<size_t>(p % bs) * kv_dim + kv_off;
+        scores[p] = DotShort(q, k, hd) * scale;
       }
-      trueno::Softmax(scores_.data(), n_ctx);
+      trueno::Softmax(scores.data(), n_ctx);
       float* out = att_out_.data() + static_cast<size_t>(t) * q_dim + h * hd;
       std::fill(out, out + hd, 0.0f);
       for (int p = 0; p < n_ctx; ++p) {
-        trueno::Axpy(scores_[p], cache_->V(layer, seq_id, p) + kvh * hd, out, hd);
+        AxpyShort(scores[p], vbase[p / bs] + static_cast<size_t>(p % bs) * kv_dim + kv_off, out,
+                  hd);
       }
     }
-  }
+  });
 }
 
 absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int start_pos,
