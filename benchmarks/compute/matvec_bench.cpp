@@ -112,6 +112,14 @@ APR_MATVEC_BENCH(q4_K, DType::kQ4_K);
 APR_MATVEC_BENCH(q5_K, DType::kQ5_K);
 APR_MATVEC_BENCH(q6_K, DType::kQ6_K);
 
+// The tied output head of qwen2.5-0.5b q4_k_m (Q8_0 fallback, 151936 x 896, 145 MB): the single
+// largest matvec of a decode step, and too big for any cache.
+BENCHMARK_CAPTURE(BM_MatVec, head_q8_0, DType::kQ8_0)
+    ->ArgNames({"rows", "cols", "threads"})
+    ->Args({151936, 896, 1})
+    ->Args({151936, 896, 2})
+    ->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();
