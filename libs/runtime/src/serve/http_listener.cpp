@@ -38,7 +38,10 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
         counters_(std::move(counters)) {
     counters_->open.fetch_add(1);
   }
-  ~Session() override { counters_->open.fetch_sub(1); }
+  ~Session() override {
+    ReplyDone();
+    counters_->open.fetch_sub(1);
+  }
 
   void Run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
@@ -87,7 +90,11 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
                   if (cb) cb();
                   return;
                 }
-                self->on_disconnect_ = std::move(cb);
+                // A reply already written (or being written) needs no cancellation; keeping
+                // the callback would attach it to the connection's next request.
+                if (self->phase_ == Phase::kHandling || self->phase_ == Phase::kStreaming) {
+                  self->on_disconnect_ = std::move(cb);
+                }
               });
   }
 
@@ -135,6 +142,8 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
       req.authorization = std::string(it->value());
     }
     phase_ = Phase::kHandling;
+    reply_pending_ = true;
+    counters_->replies_pending.fetch_add(1);
     stream_.expires_never();
     WatchForHangup();
     handler_(std::move(req), shared_from_this());
@@ -179,6 +188,7 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
     stream_.expires_after(Ms(limits_.write_seconds));
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        self->ReplyDone();
                         if (ec || !self->keep_alive_) {
                           self->CloseNow();
                           return;
@@ -213,12 +223,19 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
                      });
   }
 
+  void ReplyDone() {
+    if (!reply_pending_) return;
+    reply_pending_ = false;
+    counters_->replies_pending.fetch_sub(1);
+  }
+
   // Closes the socket; a reply still in progress means the client is gone.
   void CloseNow() {
     if (phase_ == Phase::kClosed) return;
     const bool incomplete =
         phase_ == Phase::kHandling || (phase_ == Phase::kStreaming && !end_requested_);
     phase_ = Phase::kClosed;
+    ReplyDone();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -239,6 +256,7 @@ class Session : public Responder, public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool writing_ = false;
   bool end_requested_ = false;
+  bool reply_pending_ = false;
   std::deque<std::string> out_;
   std::function<void()> on_disconnect_;
 };

@@ -55,6 +55,7 @@ struct HttpLimits {
 // Counters the listener keeps for /metrics and shutdown.
 struct ConnectionCounters {
   std::atomic<int> open{0};
+  std::atomic<int> replies_pending{0};  // requests handed to the handler, reply not yet written
 };
 
 }  // namespace realizar::serve

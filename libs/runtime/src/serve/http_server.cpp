@@ -103,12 +103,11 @@ void HttpServer::Shutdown() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   impl_->scheduler->Shutdown(false);  // cancels whatever is left; every on_done has run
-  // Let sessions write their final events, then stop.
-  const auto flush_deadline = Clock::now() + std::chrono::milliseconds(500);
-  while (Clock::now() < flush_deadline && impl_->api->metrics().requests_in_flight.load() > 0) {
+  // Let sessions write their final events and replies (bounded), then stop.
+  const auto flush_deadline = Clock::now() + std::chrono::seconds(2);
+  while (Clock::now() < flush_deadline && impl_->connections->replies_pending.load() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
   impl_->work.reset();
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
