@@ -8,15 +8,14 @@
 #include <thread>
 
 #include "aprender/model_file.h"
+#include "cli_util.h"
+#include "commands.h"
 #include "realizar/http_server.h"
 #include "realizar/model.h"
 #include "realizar/tokenizer.h"
 #include "trueno/kernels.h"
 
 namespace apr_cli {
-
-void RegisterServe(CLI::App& app, int& exit_code);
-
 namespace {
 
 struct ServeArgs {
@@ -34,10 +33,7 @@ struct ServeArgs {
   bool quiet = false;
 };
 
-int ServeError(const std::string& message) {
-  std::fprintf(stderr, "apr: error: %s\n", message.c_str());
-  return 1;
-}
+int ServeError(const std::string& message) { return Fail(message); }
 
 int RunServe(const ServeArgs& a) {
   auto file = aprender::LoadModelFile(a.model);
