@@ -42,6 +42,7 @@ struct BenchOptions {
   int runs = 3;
   int threads = 0;
   int bandwidth_mib = 1024;
+  std::string simd;  // Highway target to pin; empty = best
   bool json = false;
 };
 
@@ -153,6 +154,10 @@ int RunBench(const BenchOptions& opt) {
     return Fail("nothing to measure: --prompt-tokens and --gen-tokens are both 0");
   }
   if (opt.runs < 1) return Fail("--runs must be at least 1");
+  if (!opt.simd.empty()) {
+    absl::Status s = trueno::SetSimdTarget(opt.simd);
+    if (!s.ok()) return Fail(s);
+  }
   if (opt.bandwidth_mib < 0) return Fail("--bandwidth-mib must be >= 0 (0 skips the measurement)");
 
   SessionOptions so;
@@ -285,6 +290,9 @@ void RegisterBench(CLI::App& app, int& exit_code) {
   cmd->add_option("-t,--threads", opt->threads, "CPU threads (default: every available CPU)");
   cmd->add_option("--bandwidth-mib", opt->bandwidth_mib,
                   "buffer for the memory bandwidth measurement (default 1024; 0 skips it)");
+  cmd->add_option("--simd", opt->simd,
+                  "pin the SIMD target: avx3, avx2, sse4, scalar or best (default: best; the "
+                  "TRUENO_SIMD environment variable does the same)");
   cmd->add_flag("--json", opt->json, "print a JSON object");
   cmd->callback([opt, &exit_code] { exit_code = RunBench(*opt); });
 }

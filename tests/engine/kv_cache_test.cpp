@@ -3,8 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <set>
+#include <vector>
 
 #include "realizar/kv_cache.h"
+#include "trueno/half.h"
 
 namespace {
 
@@ -99,5 +101,36 @@ TEST_CASE("KvCache::Create rejects non-positive sizes", "[kv_cache]") {
   c.n_kv_heads = 1;
   c.head_dim = 4;
   c.num_blocks = 0;
+  CHECK(realizar::KvCache::Create(c).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("An F16 KvCache stores binary16-rounded K/V in half the bytes", "[kv_cache]") {
+  realizar::KvCacheConfig c;
+  c.n_layers = 2;
+  c.n_kv_heads = 2;
+  c.head_dim = 12;
+  c.block_size = 4;
+  c.num_blocks = 3;
+  c.kv_type = trueno::DType::kF16;
+  auto cache = realizar::KvCache::Create(c);
+  REQUIRE(cache.ok());
+  CHECK(cache->bytes_total() == 2ull * 2 * 3 * 4 * 24 * 2);
+  CHECK(cache->K(0, 0, 0) == nullptr);  // float views exist only for F32 caches
+  REQUIRE(cache->Reserve(7, 9).ok());
+  std::vector<float> k(24), v(24), k2(24), v2(24);
+  for (int pos = 0; pos < 9; ++pos) {
+    for (int i = 0; i < 24; ++i) {
+      k[i] = 0.1f * i - 1.3f + pos;
+      v[i] = -1000.7f * i + 0.001f * pos;
+    }
+    cache->Store(1, 7, pos, k.data(), v.data());
+    cache->Load(1, 7, pos, k2.data(), v2.data());
+    for (int i = 0; i < 24; ++i) {
+      // Expected: the value rounded to binary16 by the independent scalar routine.
+      CHECK(k2[i] == trueno::Fp16ToFp32(trueno::Fp32ToFp16(k[i])));
+      CHECK(v2[i] == trueno::Fp16ToFp32(trueno::Fp32ToFp16(v[i])));
+    }
+  }
+  c.kv_type = trueno::DType::kQ8_0;
   CHECK(realizar::KvCache::Create(c).status().code() == absl::StatusCode::kInvalidArgument);
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "realizar/model.h"
@@ -84,6 +85,48 @@ TEST_CASE("Model::Forward matches the float64 reference for llama and qwen2, eve
         const Diff d = Compare(logits.data() + t * V, want[t]);
         INFO("position " << t << " max_abs " << d.max_abs << " rel_l2 " << d.rel_l2);
         CHECK(d.rel_l2 <= Tolerance(type));
+      }
+    }
+  }
+}
+
+TEST_CASE("An F16 KV cache stays within 2e-3 relative L2 of the float64 reference", "[model]") {
+  // binary16 keeps 11 significant bits (relative rounding error <= 2^-11 = 4.9e-4 per cached
+  // element); through softmax and the value sum that bounds the logit error at a few 1e-4 of
+  // their norm for these tiny models; 2e-3 leaves margin while catching a wrong layout.
+  for (Architecture arch : {Architecture::kLlama, Architecture::kQwen2}) {
+    for (DType type : {DType::kF32, DType::kQ8_0}) {
+      const uint32_t seed = 300 + static_cast<uint32_t>(type);
+      auto synth = apr_test::MakeSynthModel(Spec(arch, type, seed));
+      INFO(synth.file.path << " seed " << seed);
+      auto ref = apr_test::LoadRefModel(synth.file, synth.config);
+      REQUIRE(ref.ok());
+      realizar::ModelOptions opt;
+      opt.kv_type = DType::kF16;
+      auto model = realizar::Model::Create(synth.file, synth.config, opt);
+      REQUIRE(model.ok());
+      REQUIRE((*model)->kv_cache().kv_type() == DType::kF16);
+      const int V = (*model)->n_vocab();
+      // Prefill most of the prompt, then decode the rest one token at a time (both paths read
+      // the f16 cache).
+      const size_t split = kPrompt.size() - 3;
+      std::vector<float> logits(kPrompt.size() * V);
+      REQUIRE((*model)
+                  ->Forward(std::span(kPrompt).first(split), 0, 0, logits.data(),
+                            /*all_logits=*/true)
+                  .ok());
+      for (size_t t = split; t < kPrompt.size(); ++t) {
+        REQUIRE((*model)
+                    ->Forward(std::span(kPrompt).subspan(t, 1), 0, static_cast<int>(t),
+                              logits.data() + t * V)
+                    .ok());
+      }
+      const auto want = apr_test::ReferenceForward(*ref, kPrompt);
+      const double tol = type == DType::kF32 ? 2e-3 : Tolerance(type) + 2e-3;
+      for (size_t t = 0; t < kPrompt.size(); ++t) {
+        const Diff d = Compare(logits.data() + t * V, want[t]);
+        INFO("position " << t << " max_abs " << d.max_abs << " rel_l2 " << d.rel_l2);
+        CHECK(d.rel_l2 <= tol);
       }
     }
   }

@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "trueno/dtype.h"
@@ -28,6 +30,22 @@ bool MatVecSupports(DType type);
 // is n_tokens rows of `rows` floats. Each weight row is read once for all tokens.
 [[nodiscard]] absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const float* X,
                                   int n_tokens, float* Y);
+
+// One product of a MatMulMulti group: Y[t][r] = sum_c W[r][c] * X[t][c] for r < rows, Y being
+// n_tokens rows of `rows` floats.
+struct MatMulJob {
+  DType wtype = DType::kF32;
+  const uint8_t* w = nullptr;
+  int rows = 0;
+  float* Y = nullptr;
+};
+
+// Several MatMuls over the same input X (n_tokens rows of `cols` floats), e.g. the Q/K/V or the
+// gate/up projections of a layer: X is quantized once per activation format and the rows of
+// every job are spread over one parallel loop (one synchronisation instead of one per matrix).
+// Same requirements and errors as MatMul, checked for every job before anything runs.
+[[nodiscard]] absl::Status MatMulMulti(std::span<const MatMulJob> jobs, int cols, const float* X,
+                                       int n_tokens);
 
 // out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i]. `out` may alias `x`.
 void RmsNorm(const float* x, const float* weight, int n, float eps, float* out);
@@ -63,6 +81,20 @@ float Dot(const float* a, const float* b, int n);
 // y[i] += alpha * x[i].
 void Axpy(float alpha, const float* x, float* y, int n);
 
+// Attention of one query head over n_ctx cached positions held in fixed-size blocks: the key of
+// position p is the row at k_base + (block_ids[p / block_size] * block_size + p % block_size) *
+// row_stride (elements of kv_type, F32 or F16; k_base already points at the head's first
+// element), likewise the value at v_base. Computes scores[p] = scale * q.k_p, the softmax over
+// p < n_ctx (in `scores`, n_ctx floats of scratch) and out = sum_p scores[p] * v_p (head_dim
+// floats, overwritten).
+void AttendHead(const float* q, int head_dim, DType kv_type, const void* k_base, const void* v_base,
+                const int* block_ids, int block_size, size_t row_stride, int n_ctx, float scale,
+                float* scores, float* out);
+
+// IEEE binary16 <-> float for n elements (round to nearest even), vectorised.
+void Fp32ToFp16Row(const float* src, uint16_t* dst, int n);
+void Fp16ToFp32Row(const uint16_t* src, float* dst, int n);
+
 // Threads used by MatVec/MatMul (a oneTBB task arena). n <= 0 restores the default, the number
 // of physical cores.
 void SetNumThreads(int n);
@@ -70,5 +102,12 @@ int NumThreads();
 
 // Name of the Highway target chosen at run time for these kernels ("AVX2", "AVX3", "SSE4", ...).
 const char* ActiveSimdTarget();
+
+// Restricts the kernels to one SIMD target: "avx3" (AVX-512), "avx2", "sse4", "scalar" (the
+// portable fallback), or "best" / "" (every target this CPU supports; the default). The
+// environment variable TRUENO_SIMD (same names) is applied once when the library is loaded; an
+// unusable value is reported on stderr and ignored. Errors: InvalidArgument (unknown name),
+// FailedPrecondition (the CPU or this build lacks the target).
+[[nodiscard]] absl::Status SetSimdTarget(std::string_view name);
 
 }  // namespace trueno

@@ -1,7 +1,9 @@
 // MatVec/MatMul: activation quantization, row partitioning over the thread arena, and dynamic
 // dispatch to the per-target bodies in matvec-inl.h.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -15,6 +17,7 @@
 #include "cpu/act_quant.h"
 #include "cpu/threading.h"
 #include "trueno/kernels.h"
+#include "trueno/status_macros.h"
 #include "trueno/str_cat.h"
 
 namespace trueno {
@@ -40,56 +43,125 @@ bool MatVecSupports(DType type) {
   }
 }
 
-absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const float* X, int n_tokens,
-                    float* Y) {
+namespace {
+
+absl::Status CheckProduct(const char* what, DType wtype, const uint8_t* w, int rows, int cols,
+                          const float* X, int n_tokens, const float* Y) {
   if (!MatVecSupports(wtype)) {
-    return absl::UnimplementedError(Concat("MatMul: weight type ", DTypeName(wtype),
+    return absl::UnimplementedError(Concat(what, ": weight type ", DTypeName(wtype),
                                            " is not supported (supported: f32, f16, bf16, q8_0, "
                                            "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)"));
   }
   if (rows <= 0 || cols <= 0 || n_tokens <= 0 || w == nullptr || X == nullptr || Y == nullptr) {
-    return absl::InvalidArgumentError(Concat("MatMul: invalid shape rows=", rows, " cols=", cols,
+    return absl::InvalidArgumentError(Concat(what, ": invalid shape rows=", rows, " cols=", cols,
                                              " n_tokens=", n_tokens, " or null pointer"));
   }
   const DTypeTraits& tr = Traits(wtype);
   if (cols % static_cast<int>(tr.block_elems) != 0) {
-    return absl::InvalidArgumentError(Concat("MatMul: cols=", cols, " is not a multiple of the ",
+    return absl::InvalidArgumentError(Concat(what, ": cols=", cols, " is not a multiple of the ",
                                              tr.name, " block size ", tr.block_elems));
   }
-  const size_t row_bytes = static_cast<size_t>(cols) / tr.block_elems * tr.block_bytes;
+  return absl::OkStatus();
+}
 
-  // Quantize the activations once per token; every weight row reuses them.
-  std::vector<uint8_t> quantized;
-  const uint8_t* act = reinterpret_cast<const uint8_t*>(X);
-  size_t act_stride = static_cast<size_t>(cols) * sizeof(float);
-  if (tr.quantized && tr.block_elems == kQK) {  // legacy block types
-    act_stride = static_cast<size_t>(cols / kQK) * sizeof(cpu::ActQ8_0);
-    quantized.resize(act_stride * n_tokens);
-    cpu::ParallelFor(n_tokens, 16, [&](int begin, int end) {
-      for (int t = begin; t < end; ++t) {
-        cpu::QuantizeActQ8_0(X + static_cast<size_t>(t) * cols, cols,
-                             reinterpret_cast<cpu::ActQ8_0*>(quantized.data() + t * act_stride));
+// The activation format a weight type's integer dot products read.
+enum class ActFormat { kFloat = 0, kQ8_0 = 1, kQ8_K = 2 };
+
+ActFormat FormatOf(DType wtype) {
+  const DTypeTraits& tr = Traits(wtype);
+  if (tr.quantized && tr.block_elems == kQK) return ActFormat::kQ8_0;  // legacy block types
+  if (wtype == DType::kQ4_K || wtype == DType::kQ5_K || wtype == DType::kQ6_K) {
+    return ActFormat::kQ8_K;
+  }
+  return ActFormat::kFloat;
+}
+
+struct Activations {
+  const uint8_t* data = nullptr;
+  size_t stride = 0;  // bytes per token
+};
+
+// Quantizes the n_tokens rows of X once for every weight row that reads `format`. The buffer is
+// per calling thread and per format, reused across calls.
+Activations PrepareActivations(ActFormat format, const float* X, int cols, int n_tokens) {
+  if (format == ActFormat::kFloat) {
+    return {reinterpret_cast<const uint8_t*>(X), static_cast<size_t>(cols) * sizeof(float)};
+  }
+  thread_local std::vector<uint8_t> buffers[3];
+  std::vector<uint8_t>& buf = buffers[static_cast<int>(format)];
+  Activations a;
+  if (format == ActFormat::kQ8_0) {
+    a.stride = static_cast<size_t>(cols / kQK) * sizeof(cpu::ActQ8_0);
+  } else {
+    a.stride = static_cast<size_t>(cols / kQKK) * sizeof(BlockQ8_K);
+  }
+  if (buf.size() < a.stride * n_tokens) buf.resize(a.stride * n_tokens);
+  uint8_t* out = buf.data();
+  const size_t stride = a.stride;
+  cpu::ParallelFor(n_tokens, 16, [&](int begin, int end) {
+    for (int t = begin; t < end; ++t) {
+      const float* x = X + static_cast<size_t>(t) * cols;
+      if (format == ActFormat::kQ8_0) {
+        cpu::QuantizeActQ8_0(x, cols, reinterpret_cast<cpu::ActQ8_0*>(out + t * stride));
+      } else {
+        cpu::QuantizeActQ8_K(x, cols, reinterpret_cast<BlockQ8_K*>(out + t * stride));
       }
-    });
-    act = quantized.data();
-  } else if (wtype == DType::kQ4_K || wtype == DType::kQ5_K || wtype == DType::kQ6_K) {
-    act_stride = static_cast<size_t>(cols / kQKK) * sizeof(BlockQ8_K);
-    quantized.resize(act_stride * n_tokens);
-    cpu::ParallelFor(n_tokens, 16, [&](int begin, int end) {
-      for (int t = begin; t < end; ++t) {
-        cpu::QuantizeActQ8_K(X + static_cast<size_t>(t) * cols, cols,
-                             reinterpret_cast<BlockQ8_K*>(quantized.data() + t * act_stride));
-      }
-    });
-    act = quantized.data();
+    }
+  });
+  a.data = out;
+  return a;
+}
+
+size_t RowBytes(DType wtype, int cols) {
+  const DTypeTraits& tr = Traits(wtype);
+  return static_cast<size_t>(cols) / tr.block_elems * tr.block_bytes;
+}
+
+}  // namespace
+
+absl::Status MatMul(DType wtype, const uint8_t* w, int rows, int cols, const float* X, int n_tokens,
+                    float* Y) {
+  const MatMulJob job{wtype, w, rows, Y};
+  return MatMulMulti(std::span<const MatMulJob>(&job, 1), cols, X, n_tokens);
+}
+
+absl::Status MatMulMulti(std::span<const MatMulJob> jobs, int cols, const float* X, int n_tokens) {
+  if (jobs.empty()) return absl::OkStatus();
+  const char* what = jobs.size() == 1 ? "MatMul" : "MatMulMulti";
+  bool needs[3] = {false, false, false};
+  int total_rows = 0;
+  size_t total_bytes = 0;
+  for (const MatMulJob& j : jobs) {
+    APR_RETURN_IF_ERROR(CheckProduct(what, j.wtype, j.w, j.rows, cols, X, n_tokens, j.Y));
+    if (total_rows > (1 << 30) - j.rows) {
+      return absl::InvalidArgumentError(Concat(what, ": more than 2^30 rows in one call"));
+    }
+    needs[static_cast<int>(FormatOf(j.wtype))] = true;
+    total_rows += j.rows;
+    total_bytes += RowBytes(j.wtype, cols) * static_cast<size_t>(j.rows);
+  }
+  Activations acts[3];
+  for (int f = 0; f < 3; ++f) {
+    if (needs[f]) acts[f] = PrepareActivations(static_cast<ActFormat>(f), X, cols, n_tokens);
   }
 
   // Enough rows per chunk that a chunk reads at least ~16 KiB of weights.
+  const size_t mean_row_bytes = total_bytes / static_cast<size_t>(total_rows);
   const int grain = static_cast<int>(
-      std::max<size_t>(1, 16384 / (row_bytes * static_cast<size_t>(n_tokens) + 1)));
+      std::max<size_t>(1, 16384 / (mean_row_bytes * static_cast<size_t>(n_tokens) + 1)));
   const auto body = HWY_DYNAMIC_DISPATCH(MatMulRows);
-  cpu::ParallelFor(rows, grain, [&](int begin, int end) {
-    body(wtype, w, row_bytes, begin, end, cols, act, act_stride, n_tokens, Y, rows);
+  cpu::ParallelFor(total_rows, grain, [&](int begin, int end) {
+    int first = 0;  // first row of the current job in the concatenation
+    for (const MatMulJob& j : jobs) {
+      const int b = std::max(begin, first), e = std::min(end, first + j.rows);
+      if (b < e) {
+        const Activations& a = acts[static_cast<int>(FormatOf(j.wtype))];
+        body(j.wtype, j.w, RowBytes(j.wtype, cols), b - first, e - first, cols, a.data, a.stride,
+             n_tokens, j.Y, j.rows);
+      }
+      first += j.rows;
+      if (first >= end) break;
+    }
   });
   return absl::OkStatus();
 }

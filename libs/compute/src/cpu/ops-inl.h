@@ -12,6 +12,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "trueno/half.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace trueno {
@@ -135,6 +136,109 @@ HWY_NOINLINE void RopeRotateImpl(float* x, int n_heads, int head_dim, int n_rot,
         v[2 * i + 1] = a * sin_t[i] + b * cos_t[i];
       }
     }
+  }
+}
+
+HWY_NOINLINE void Fp32ToFp16RowImpl(const float* HWY_RESTRICT src, uint16_t* HWY_RESTRICT dst,
+                                    int n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int N = static_cast<int>(hn::Lanes(df));
+  auto* out = reinterpret_cast<hwy::float16_t*>(dst);
+  int i = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // F16C rounds to nearest even like Fp32ToFp16; Highway's emulation on other targets may not.
+  for (; i + N <= n; i += N) hn::StoreU(hn::DemoteTo(dh, hn::LoadU(df, src + i)), dh, out + i);
+#else
+  (void)N;
+  (void)out;
+  (void)dh;
+#endif
+  for (; i < n; ++i) dst[i] = Fp32ToFp16(src[i]);
+}
+
+HWY_NOINLINE void Fp16ToFp32RowImpl(const uint16_t* HWY_RESTRICT src, float* HWY_RESTRICT dst,
+                                    int n) {
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<hwy::float16_t, decltype(df)> dh;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const auto* in = reinterpret_cast<const hwy::float16_t*>(src);
+  int i = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // F16C is exact; Highway's emulation on older targets flushes binary16 subnormals.
+  for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, in + i)), df, dst + i);
+#else
+  (void)N;
+  (void)in;
+  (void)dh;
+#endif
+  for (; i < n; ++i) dst[i] = Fp16ToFp32(src[i]);
+}
+
+// Cached K/V element access for AttendHead: float rows, or IEEE half rows widened on load.
+template <bool kF16>
+struct KvRow {
+  hn::ScalableTag<float> df;
+  hn::Rebind<hwy::float16_t, hn::ScalableTag<float>> dh;
+  HWY_INLINE auto Load(const void* base, size_t i) const {
+    if constexpr (kF16) {
+      return hn::PromoteTo(df, hn::LoadU(dh, static_cast<const hwy::float16_t*>(base) + i));
+    } else {
+      return hn::LoadU(df, static_cast<const float*>(base) + i);
+    }
+  }
+  HWY_INLINE float At(const void* base, size_t i) const {
+    if constexpr (kF16) {
+      return Fp16ToFp32(static_cast<const uint16_t*>(base)[i]);
+    } else {
+      return static_cast<const float*>(base)[i];
+    }
+  }
+};
+
+template <bool kF16>
+HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_base,
+                            const void* v_base, const int* block_ids, int bs, size_t stride,
+                            int n_ctx, float scale, float* HWY_RESTRICT scores,
+                            float* HWY_RESTRICT out) {
+  const hn::ScalableTag<float> df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const int hv = hd / N * N;
+  const KvRow<kF16> kv;
+  for (int p = 0; p < n_ctx; ++p) {
+    const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride;
+    auto acc0 = hn::Zero(df);
+    auto acc1 = hn::Zero(df);
+    int i = 0;
+    for (; i + 2 * N <= hv; i += 2 * N) {
+      acc0 = hn::MulAdd(hn::LoadU(df, q + i), kv.Load(k_base, row + i), acc0);
+      acc1 = hn::MulAdd(hn::LoadU(df, q + i + N), kv.Load(k_base, row + i + N), acc1);
+    }
+    for (; i < hv; i += N) acc0 = hn::MulAdd(hn::LoadU(df, q + i), kv.Load(k_base, row + i), acc0);
+    float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+    for (; i < hd; ++i) s += q[i] * kv.At(k_base, row + i);
+    scores[p] = s * scale;
+  }
+  SoftmaxImpl(scores, n_ctx);
+  for (int i = 0; i < hd; ++i) out[i] = 0.0f;
+  for (int p = 0; p < n_ctx; ++p) {
+    const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride;
+    const auto w = hn::Set(df, scores[p]);
+    int i = 0;
+    for (; i < hv; i += N) {
+      hn::StoreU(hn::MulAdd(w, kv.Load(v_base, row + i), hn::LoadU(df, out + i)), df, out + i);
+    }
+    for (; i < hd; ++i) out[i] += scores[p] * kv.At(v_base, row + i);
+  }
+}
+
+HWY_NOINLINE void AttendHeadImpl(const float* q, int hd, bool f16, const void* k_base,
+                                 const void* v_base, const int* block_ids, int bs, size_t stride,
+                                 int n_ctx, float scale, float* scores, float* out) {
+  if (f16) {
+    AttendHeadT<true>(q, hd, k_base, v_base, block_ids, bs, stride, n_ctx, scale, scores, out);
+  } else {
+    AttendHeadT<false>(q, hd, k_base, v_base, block_ids, bs, stride, n_ctx, scale, scores, out);
   }
 }
 

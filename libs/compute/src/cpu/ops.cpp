@@ -1,5 +1,10 @@
 // Element-wise kernels: dynamic dispatch to the per-target bodies in ops-inl.h.
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -10,7 +15,9 @@
 #include "hwy/highway.h"
 
 #if HWY_ONCE
+#include "hwy/targets.h"
 #include "trueno/kernels.h"
+#include "trueno/str_cat.h"
 
 namespace trueno {
 
@@ -22,6 +29,9 @@ HWY_EXPORT(SiluMulImpl);
 HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(RopeRotateImpl);
 HWY_EXPORT(TargetNameImpl);
+HWY_EXPORT(AttendHeadImpl);
+HWY_EXPORT(Fp32ToFp16RowImpl);
+HWY_EXPORT(Fp16ToFp32RowImpl);
 
 float Dot(const float* a, const float* b, int n) { return HWY_DYNAMIC_DISPATCH(DotImpl)(a, b, n); }
 
@@ -58,7 +68,74 @@ void Rope(float* x, int n_heads, int head_dim, int pos, const RopeParams& params
   (x, n_heads, head_dim, n_rot, params.mode == RopeMode::kNeox, cos_t.data(), sin_t.data());
 }
 
+void AttendHead(const float* q, int head_dim, DType kv_type, const void* k_base, const void* v_base,
+                const int* block_ids, int block_size, size_t row_stride, int n_ctx, float scale,
+                float* scores, float* out) {
+  HWY_DYNAMIC_DISPATCH(AttendHeadImpl)
+  (q, head_dim, kv_type == DType::kF16, k_base, v_base, block_ids, block_size, row_stride, n_ctx,
+   scale, scores, out);
+}
+
+void Fp32ToFp16Row(const float* src, uint16_t* dst, int n) {
+  HWY_DYNAMIC_DISPATCH(Fp32ToFp16RowImpl)(src, dst, n);
+}
+
+void Fp16ToFp32Row(const uint16_t* src, float* dst, int n) {
+  HWY_DYNAMIC_DISPATCH(Fp16ToFp32RowImpl)(src, dst, n);
+}
+
 const char* ActiveSimdTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
+
+absl::Status SetSimdTarget(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  // The targets this library was compiled for; a lower bit is a better target.
+  const int64_t compiled = HWY_TARGETS;
+  int64_t want = 0;
+  if (lower.empty() || lower == "best" || lower == "auto") {
+    hwy::DisableTargets(0);
+    return absl::OkStatus();
+  } else if (lower == "avx3" || lower == "avx512") {
+    want = HWY_AVX3;
+  } else if (lower == "avx2") {
+    want = HWY_AVX2;
+  } else if (lower == "sse4") {
+    want = HWY_SSE4;
+  } else if (lower == "scalar" || lower == "emu128") {
+    // The portable fallback: the worst target compiled in (EMU128 or SCALAR).
+    want = compiled & (HWY_EMU128 | HWY_SCALAR);
+    if (want != 0) want = int64_t{1} << (63 - __builtin_clzll(static_cast<uint64_t>(want)));
+  } else {
+    return absl::InvalidArgumentError(
+        Concat("SIMD target '", lower, "' is unknown; use avx3, avx2, sse4, scalar or best"));
+  }
+  hwy::DisableTargets(0);
+  if ((compiled & want) == 0 || (hwy::SupportedTargets() & want) == 0) {
+    return absl::FailedPreconditionError(Concat(
+        "SIMD target '", lower, "' is not available: ",
+        (compiled & want) == 0 ? "this build does not compile it" : "this CPU does not support it",
+        "; the active target is ", ActiveSimdTarget()));
+  }
+  hwy::DisableTargets(want - 1);  // every better target
+  return absl::OkStatus();
+}
+
+namespace {
+// Applies TRUENO_SIMD once, when the library is loaded (before any kernel runs).
+bool ApplySimdEnv() {
+  const char* env = std::getenv("TRUENO_SIMD");
+  if (env == nullptr || *env == '\0') return false;
+  absl::Status s = SetSimdTarget(env);
+  if (!s.ok()) {
+    std::fprintf(stderr, "trueno: ignoring TRUENO_SIMD=%s: %s\n", env,
+                 std::string(s.message()).c_str());
+    return false;
+  }
+  return true;
+}
+[[maybe_unused]] const bool kSimdEnvApplied = ApplySimdEnv();
+}  // namespace
 
 }  // namespace trueno
 #endif  // HWY_ONCE

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "trueno/dtype.h"
 
 namespace realizar {
 
@@ -20,12 +21,15 @@ struct KvCacheConfig {
   int head_dim = 0;
   int block_size = 16;  // token positions per block
   int num_blocks = 0;   // blocks in the pool
+  // Element type of the cached K/V: F32, or F16 (half the memory and the attention reads;
+  // values rounded to nearest-even binary16 when stored).
+  trueno::DType kv_type = trueno::DType::kF32;
 };
 
 class KvCache {
  public:
-  // InvalidArgument for non-positive sizes; ResourceExhausted when the pool would not fit in
-  // memory (more than 2^40 bytes).
+  // InvalidArgument for non-positive sizes or a kv_type other than F32/F16; ResourceExhausted when
+  // the pool would not fit in memory (more than 2^40 bytes).
   static absl::StatusOr<KvCache> Create(const KvCacheConfig& config);
 
   // Makes sure `seq` (created on first use) has blocks for positions [0, n_positions). Either
@@ -47,8 +51,20 @@ class KvCache {
   int Capacity(int seq) const;
   const std::vector<int>& BlockTable(int seq) const;  // seq must exist
 
+  // Writes the K and V vectors (kv_dim floats each, converted to kv_type) of `layer` for position
+  // `pos` of `seq`; pos must be below Capacity(seq).
+  void Store(int layer, int seq, int pos, const float* k, const float* v);
+  // Reads them back as floats (kv_dim each).
+  void Load(int layer, int seq, int pos, float* k, float* v) const;
+
+  // The raw storage of a layer: block b's position i starts at element
+  // (b * block_size + i) * kv_dim, of kv_type. For kernels that walk the block table themselves.
+  const void* LayerK(int layer) const;
+  const void* LayerV(int layer) const;
+  trueno::DType kv_type() const { return config_.kv_type; }
+
   // K or V vector (n_kv_heads * head_dim floats) of `layer` for position `pos` of `seq`; pos must
-  // be below Capacity(seq).
+  // be below Capacity(seq). F32 caches only: nullptr for an F16 cache (use Store/Load).
   float* K(int layer, int seq, int pos);
   float* V(int layer, int seq, int pos);
   const float* K(int layer, int seq, int pos) const;
@@ -74,6 +90,8 @@ class KvCache {
   KvCacheConfig config_;
   std::vector<std::vector<float>> k_;  // per layer: num_blocks * block_size * kv_dim
   std::vector<std::vector<float>> v_;
+  std::vector<std::vector<uint16_t>> k16_;  // F16 caches: same layout, binary16 elements
+  std::vector<std::vector<uint16_t>> v16_;
   std::vector<int> free_;  // stack of free block ids
   std::unordered_map<int, Sequence> seqs_;
 };

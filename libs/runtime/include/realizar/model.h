@@ -24,6 +24,8 @@ struct ModelOptions {
   int max_sequences = 1;   // sequences the default KV pool is sized for
   int kv_block_size = 16;  // token positions per KV block
   int kv_blocks = 0;       // 0 = max_sequences * ceil(max_context / kv_block_size)
+  // KV cache element type: F32 (default) or F16 (half the cache memory and attention reads).
+  trueno::DType kv_type = trueno::DType::kF32;
 };
 
 class Model {
@@ -80,7 +82,17 @@ class Model {
   Model() = default;
   absl::Status Init(const ModelOptions& options);
   absl::Status EmbedRow(int32_t token, float* out) const;
-  void Attention(int layer, int seq_id, int start_pos, int n_tokens);
+  // The layer stack shared by Forward and ForwardBatch: row t of the step is token tokens[t] of
+  // sequence seq_ids[t] at position positions[t] (rows of one sequence at increasing consecutive
+  // positions, blocks already reserved). Every projection is one MatMul over all rows; RoPE, the
+  // cache writes and attention use each row's own sequence and position. Leaves the final
+  // hidden states in x_ (rows x n_embd).
+  absl::Status RunLayers(std::span<const int32_t> tokens, std::span<const int> seq_ids,
+                         std::span<const int> positions);
+  // Causal attention of every row's query heads over positions 0..positions[t] of its sequence.
+  void Attention(int layer, std::span<const int> seq_ids, std::span<const int> positions);
+  // Final norm of rows [first, first + count) of x_ and the output head: count x n_vocab logits.
+  absl::Status Head(int first, int count, float* logits_out);
 
   aprender::ModelFile file_;
   aprender::ModelConfig config_;
@@ -90,7 +102,7 @@ class Model {
   std::vector<Layer> layers_;
   std::unique_ptr<KvCache> cache_;
   // Scratch buffers, [tokens][width], grown as needed.
-  std::vector<float> x_, xb_, q_, k_, v_, att_out_, proj_, gate_, up_, scores_;
+  std::vector<float> x_, xb_, q_, k_, v_, att_out_, proj_, gate_, up_;
 };
 
 }  // namespace realizar

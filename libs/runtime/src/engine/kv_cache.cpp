@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "trueno/kernels.h"
 #include "trueno/str_cat.h"
 
 namespace realizar {
@@ -14,8 +15,14 @@ absl::StatusOr<KvCache> KvCache::Create(const KvCacheConfig& config) {
                        " n_kv_heads=", config.n_kv_heads, " head_dim=", config.head_dim,
                        " block_size=", config.block_size, " num_blocks=", config.num_blocks, ")"));
   }
+  if (config.kv_type != trueno::DType::kF32 && config.kv_type != trueno::DType::kF16) {
+    return absl::InvalidArgumentError(trueno::Concat("KvCache: kv_type ",
+                                                     trueno::DTypeName(config.kv_type),
+                                                     " is not supported; use f32 or f16"));
+  }
   const double bytes = 2.0 * config.n_layers * static_cast<double>(config.num_blocks) *
-                       config.block_size * config.n_kv_heads * config.head_dim * sizeof(float);
+                       config.block_size * config.n_kv_heads * config.head_dim *
+                       (config.kv_type == trueno::DType::kF16 ? 2.0 : 4.0);
   if (bytes > static_cast<double>(1ull << 40)) {
     return absl::ResourceExhaustedError(trueno::Concat(
         "KvCache: ", bytes, " bytes requested; lower the context length or the block count"));
@@ -26,8 +33,13 @@ absl::StatusOr<KvCache> KvCache::Create(const KvCacheConfig& config) {
 KvCache::KvCache(const KvCacheConfig& config) : config_(config) {
   const size_t per_layer = static_cast<size_t>(config.num_blocks) * config.block_size *
                            config.n_kv_heads * config.head_dim;
-  k_.assign(config.n_layers, std::vector<float>(per_layer, 0.0f));
-  v_.assign(config.n_layers, std::vector<float>(per_layer, 0.0f));
+  if (config.kv_type == trueno::DType::kF16) {
+    k16_.assign(config.n_layers, std::vector<uint16_t>(per_layer, 0));
+    v16_.assign(config.n_layers, std::vector<uint16_t>(per_layer, 0));
+  } else {
+    k_.assign(config.n_layers, std::vector<float>(per_layer, 0.0f));
+    v_.assign(config.n_layers, std::vector<float>(per_layer, 0.0f));
+  }
   free_.reserve(config.num_blocks);
   // Highest id at the bottom so blocks are handed out in increasing order.
   for (int b = config.num_blocks - 1; b >= 0; --b) free_.push_back(b);
@@ -96,18 +108,56 @@ size_t KvCache::Offset(int seq, int pos) const {
   return (static_cast<size_t>(block) * config_.block_size + pos % config_.block_size) * kv_dim();
 }
 
-float* KvCache::K(int layer, int seq, int pos) { return k_[layer].data() + Offset(seq, pos); }
-float* KvCache::V(int layer, int seq, int pos) { return v_[layer].data() + Offset(seq, pos); }
+void KvCache::Store(int layer, int seq, int pos, const float* k, const float* v) {
+  const size_t off = Offset(seq, pos);
+  const int n = kv_dim();
+  if (config_.kv_type == trueno::DType::kF16) {
+    trueno::Fp32ToFp16Row(k, k16_[layer].data() + off, n);
+    trueno::Fp32ToFp16Row(v, v16_[layer].data() + off, n);
+  } else {
+    std::copy(k, k + n, k_[layer].data() + off);
+    std::copy(v, v + n, v_[layer].data() + off);
+  }
+}
+
+void KvCache::Load(int layer, int seq, int pos, float* k, float* v) const {
+  const size_t off = Offset(seq, pos);
+  const int n = kv_dim();
+  if (config_.kv_type == trueno::DType::kF16) {
+    trueno::Fp16ToFp32Row(k16_[layer].data() + off, k, n);
+    trueno::Fp16ToFp32Row(v16_[layer].data() + off, v, n);
+  } else {
+    std::copy(k_[layer].data() + off, k_[layer].data() + off + n, k);
+    std::copy(v_[layer].data() + off, v_[layer].data() + off + n, v);
+  }
+}
+
+const void* KvCache::LayerK(int layer) const {
+  return config_.kv_type == trueno::DType::kF16 ? static_cast<const void*>(k16_[layer].data())
+                                                : static_cast<const void*>(k_[layer].data());
+}
+
+const void* KvCache::LayerV(int layer) const {
+  return config_.kv_type == trueno::DType::kF16 ? static_cast<const void*>(v16_[layer].data())
+                                                : static_cast<const void*>(v_[layer].data());
+}
+
+float* KvCache::K(int layer, int seq, int pos) {
+  return k_.empty() ? nullptr : k_[layer].data() + Offset(seq, pos);
+}
+float* KvCache::V(int layer, int seq, int pos) {
+  return v_.empty() ? nullptr : v_[layer].data() + Offset(seq, pos);
+}
 const float* KvCache::K(int layer, int seq, int pos) const {
-  return k_[layer].data() + Offset(seq, pos);
+  return k_.empty() ? nullptr : k_[layer].data() + Offset(seq, pos);
 }
 const float* KvCache::V(int layer, int seq, int pos) const {
-  return v_[layer].data() + Offset(seq, pos);
+  return v_.empty() ? nullptr : v_[layer].data() + Offset(seq, pos);
 }
 
 size_t KvCache::bytes_total() const {
   return 2ull * config_.n_layers * static_cast<size_t>(config_.num_blocks) * config_.block_size *
-         kv_dim() * sizeof(float);
+         kv_dim() * (config_.kv_type == trueno::DType::kF16 ? 2 : sizeof(float));
 }
 
 size_t KvCache::bytes_used() const {

@@ -169,6 +169,7 @@ absl::Status Model::Init(const ModelOptions& options) {
   kc.head_dim = static_cast<int>(c.head_dim);
   kc.block_size = block;
   kc.num_blocks = blocks;
+  kc.kv_type = options.kv_type;
   APR_ASSIGN_OR_RETURN(KvCache cache, KvCache::Create(kc));
   cache_ = std::make_unique<KvCache>(std::move(cache));
   return absl::OkStatus();
@@ -181,9 +182,6 @@ absl::Status Model::EmbedRow(int32_t token, float* out) const {
                  static_cast<size_t>(token_embd_.cols), out);
 }
 
-// Causal grouped-query attention of the step's queries over the cached keys/values: token t
-// (at position start_pos + t) sees positions 0..start_pos + t. Query head h reads KV head
-// h / (n_head / n_head_kv).
 namespace {
 
 // Runs fn(begin, end) over [0, n) on trueno::NumThreads() threads (one task per index range;
@@ -212,69 +210,137 @@ void ParallelTasks(int n, const std::function<void(int, int)>& fn) {
   });
 }
 
-// Short-vector helpers for head_dim-sized rows (64-128 floats): plain loops the compiler
-// vectorises, cheaper than a dispatched call per cached position.
-inline float DotShort(const float* __restrict a, const float* __restrict b, int n) {
-  float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-    s4 += a[i + 4] * b[i + 4];
-    s5 += a[i + 5] * b[i + 5];
-    s6 += a[i + 6] * b[i + 6];
-    s7 += a[i + 7] * b[i + 7];
-  }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7));
-}
-
-inline void AxpyShort(float alpha, const float* __restrict x, float* __restrict y, int n) {
-  for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
-}
-
 }  // namespace
 
-void Model::Attention(int layer, int seq_id, int start_pos, int n_tokens) {
+// Causal grouped-query attention: row t (position positions[t] of sequence seq_ids[t]) sees
+// positions 0..positions[t] of its own sequence, whose K/V this step has already written. Query
+// head h reads KV head h / (n_head / n_head_kv). One task per (row, head).
+void Model::Attention(int layer, std::span<const int> seq_ids, std::span<const int> positions) {
   const int hd = static_cast<int>(config_.head_dim);
   const int n_head = static_cast<int>(config_.n_head);
   const int group = n_head / static_cast<int>(config_.n_head_kv);
   const int q_dim = n_head * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int n_ctx_max = start_pos + n_tokens;
-  // Positions of one KV block are contiguous (stride kv_dim): resolve each block's base once.
-  const int bs = cache_->block_size();
-  const int kv_dim = cache_->kv_dim();
-  const int n_blocks = (n_ctx_max + bs - 1) / bs;
-  std::vector<const float*> kbase(static_cast<size_t>(n_blocks)), vbase(kbase.size());
+  const int n = static_cast<int>(seq_ids.size());
   const KvCache& cache = *cache_;
-  for (int b = 0; b < n_blocks; ++b) {
-    kbase[b] = cache.K(layer, seq_id, b * bs);
-    vbase[b] = cache.V(layer, seq_id, b * bs);
+  const int kv_dim = cache.kv_dim();
+  const trueno::DType kv_type = cache.kv_type();
+  const size_t elem = kv_type == trueno::DType::kF16 ? 2 : sizeof(float);
+  const auto* k_layer = static_cast<const uint8_t*>(cache.LayerK(layer));
+  const auto* v_layer = static_cast<const uint8_t*>(cache.LayerV(layer));
+  std::vector<const int*> tables(static_cast<size_t>(n));
+  int max_ctx = 0;
+  for (int t = 0; t < n; ++t) {
+    tables[t] = cache.BlockTable(seq_ids[t]).data();
+    max_ctx = std::max(max_ctx, positions[t] + 1);
   }
-  // One task per (token, head); each has its own score buffer.
-  ParallelTasks(n_tokens * n_head, [&](int begin, int end) {
-    std::vector<float> scores(static_cast<size_t>(n_ctx_max));
+  ParallelTasks(n * n_head, [&](int begin, int end) {
+    std::vector<float> scores(static_cast<size_t>(max_ctx));
     for (int task = begin; task < end; ++task) {
       const int t = task / n_head, h = task % n_head;
-      const int n_ctx = start_pos + t + 1;
-      const float* q = q_.data() + static_cast<size_t>(t) * q_dim + h * hd;
-      const int kv_off = (h / group) * hd;
-      for (int p = 0; p < n_ctx; ++p) {
-        const float* k = kbase[p / bs] + static_cast<size_t>(p % bs) * kv_dim + kv_off;
-        scores[p] = DotShort(q, k, hd) * scale;
-      }
-      trueno::Softmax(scores.data(), n_ctx);
-      float* out = att_out_.data() + static_cast<size_t>(t) * q_dim + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int p = 0; p < n_ctx; ++p) {
-        AxpyShort(scores[p], vbase[p / bs] + static_cast<size_t>(p % bs) * kv_dim + kv_off, out,
-                  hd);
-      }
+      const size_t kv_off = static_cast<size_t>(h / group) * hd * elem;
+      trueno::AttendHead(q_.data() + static_cast<size_t>(t) * q_dim + h * hd, hd, kv_type,
+                         k_layer + kv_off, v_layer + kv_off, tables[t], cache.block_size(),
+                         static_cast<size_t>(kv_dim), positions[t] + 1, scale, scores.data(),
+                         att_out_.data() + static_cast<size_t>(t) * q_dim + h * hd);
     }
   });
+}
+
+absl::Status Model::RunLayers(std::span<const int32_t> tokens, std::span<const int> seq_ids,
+                              std::span<const int> positions) {
+  const auto& c = config_;
+  const int n = static_cast<int>(tokens.size());
+  const int E = static_cast<int>(c.n_embd), F = static_cast<int>(c.n_ff);
+  const int hd = static_cast<int>(c.head_dim);
+  const int n_head = static_cast<int>(c.n_head), n_head_kv = static_cast<int>(c.n_head_kv);
+  const int q_dim = n_head * hd, kv_dim = n_head_kv * hd;
+  const size_t un = static_cast<size_t>(n);
+  x_.resize(un * E);
+  xb_.resize(un * E);
+  q_.resize(un * q_dim);
+  k_.resize(un * kv_dim);
+  v_.resize(un * kv_dim);
+  att_out_.resize(un * q_dim);
+  proj_.resize(un * E);
+  gate_.resize(un * F);
+  up_.resize(un * F);
+
+  trueno::RopeParams rope;
+  rope.mode = c.rope_type == aprender::RopeType::kNeox ? trueno::RopeMode::kNeox
+                                                       : trueno::RopeMode::kNormal;
+  rope.theta = c.rope_theta;
+  rope.freq_scale = (c.rope_scaling == aprender::RopeScaling::kLinear && c.rope_scale_factor > 0)
+                        ? 1.0f / c.rope_scale_factor
+                        : 1.0f;
+  rope.n_rot = hd;
+
+  auto matmul = [&](const Matrix& w, const float* in, float* out) {
+    return trueno::MatMul(w.type, w.data, w.rows, w.cols, in, n, out);
+  };
+  auto job = [](const Matrix& w, std::vector<float>& out) {
+    return trueno::MatMulJob{w.type, w.data, w.rows, out.data()};
+  };
+  auto add_bias = [&](std::vector<float>& y, const std::vector<float>& b) {
+    if (b.empty()) return;
+    const int w = static_cast<int>(b.size());
+    for (int t = 0; t < n; ++t) {
+      float* row = y.data() + static_cast<size_t>(t) * w;
+      trueno::Add(row, b.data(), row, w);
+    }
+  };
+  auto rms_norm_rows = [&](const std::vector<float>& weight) {
+    for (int t = 0; t < n; ++t) {
+      trueno::RmsNorm(x_.data() + static_cast<size_t>(t) * E, weight.data(), E, c.rms_eps,
+                      xb_.data() + static_cast<size_t>(t) * E);
+    }
+  };
+
+  for (int t = 0; t < n; ++t) {
+    APR_RETURN_IF_ERROR(EmbedRow(tokens[t], x_.data() + static_cast<size_t>(t) * E));
+  }
+
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const Layer& l = layers_[li];
+    const int layer = static_cast<int>(li);
+    // Attention block: rmsnorm -> q, k, v -> rope -> cache -> attention -> out proj -> residual.
+    rms_norm_rows(l.attn_norm);
+    const trueno::MatMulJob qkv[] = {job(l.wq, q_), job(l.wk, k_), job(l.wv, v_)};
+    APR_RETURN_IF_ERROR(trueno::MatMulMulti(qkv, E, xb_.data(), n));
+    add_bias(q_, l.bq);
+    add_bias(k_, l.bk);
+    add_bias(v_, l.bv);
+    for (int t = 0; t < n; ++t) {
+      float* q = q_.data() + static_cast<size_t>(t) * q_dim;
+      float* k = k_.data() + static_cast<size_t>(t) * kv_dim;
+      trueno::Rope(q, n_head, hd, positions[t], rope);
+      trueno::Rope(k, n_head_kv, hd, positions[t], rope);
+      cache_->Store(layer, seq_ids[t], positions[t], k,
+                    v_.data() + static_cast<size_t>(t) * kv_dim);
+    }
+    Attention(layer, seq_ids, positions);
+    APR_RETURN_IF_ERROR(matmul(l.wo, att_out_.data(), proj_.data()));
+    trueno::Add(x_.data(), proj_.data(), x_.data(), n * E);
+
+    // Feed-forward block: rmsnorm -> silu(gate) * up -> down -> residual.
+    rms_norm_rows(l.ffn_norm);
+    const trueno::MatMulJob gate_up[] = {job(l.w_gate, gate_), job(l.w_up, up_)};
+    APR_RETURN_IF_ERROR(trueno::MatMulMulti(gate_up, E, xb_.data(), n));
+    trueno::SiluMul(gate_.data(), up_.data(), gate_.data(), n * F);
+    APR_RETURN_IF_ERROR(matmul(l.w_down, gate_.data(), proj_.data()));
+    trueno::Add(x_.data(), proj_.data(), x_.data(), n * E);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Model::Head(int first, int count, float* logits_out) {
+  const int E = static_cast<int>(config_.n_embd);
+  for (int t = 0; t < count; ++t) {
+    trueno::RmsNorm(x_.data() + static_cast<size_t>(first + t) * E, output_norm_.data(), E,
+                    config_.rms_eps, xb_.data() + static_cast<size_t>(t) * E);
+  }
+  return trueno::MatMul(output_.type, output_.data, output_.rows, output_.cols, xb_.data(), count,
+                        logits_out);
 }
 
 absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int start_pos,
@@ -301,92 +367,12 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
   cache_->Truncate(seq_id, start_pos);
   APR_RETURN_IF_ERROR(cache_->Reserve(seq_id, start_pos + n));
 
-  const int E = static_cast<int>(c.n_embd), F = static_cast<int>(c.n_ff);
-  const int hd = static_cast<int>(c.head_dim);
-  const int q_dim = static_cast<int>(c.n_head) * hd, kv_dim = static_cast<int>(c.n_head_kv) * hd;
-  const size_t un = static_cast<size_t>(n);
-  x_.resize(un * E);
-  xb_.resize(un * E);
-  q_.resize(un * q_dim);
-  k_.resize(un * kv_dim);
-  v_.resize(un * kv_dim);
-  att_out_.resize(un * q_dim);
-  proj_.resize(un * E);
-  gate_.resize(un * F);
-  up_.resize(un * F);
-
-  trueno::RopeParams rope;
-  rope.mode = c.rope_type == aprender::RopeType::kNeox ? trueno::RopeMode::kNeox
-                                                       : trueno::RopeMode::kNormal;
-  rope.theta = c.rope_theta;
-  rope.freq_scale = (c.rope_scaling == aprender::RopeScaling::kLinear && c.rope_scale_factor > 0)
-                        ? 1.0f / c.rope_scale_factor
-                        : 1.0f;
-  rope.n_rot = hd;
-
-  auto matmul = [&](const Matrix& w, const float* in, float* out) {
-    return trueno::MatMul(w.type, w.data, w.rows, w.cols, in, n, out);
-  };
-  auto add_bias = [&](std::vector<float>& y, const std::vector<float>& b) {
-    if (b.empty()) return;
-    for (int t = 0; t < n; ++t)
-      trueno::Add(y.data() + t * b.size(), b.data(), y.data() + t * b.size(),
-                  static_cast<int>(b.size()));
-  };
-
-  // Token embeddings.
-  for (int t = 0; t < n; ++t)
-    APR_RETURN_IF_ERROR(EmbedRow(tokens[t], x_.data() + static_cast<size_t>(t) * E));
-
-  for (size_t li = 0; li < layers_.size(); ++li) {
-    const Layer& l = layers_[li];
-    const int layer = static_cast<int>(li);
-    // Attention block: rmsnorm -> q, k, v -> rope -> cache -> attention -> out proj -> residual.
-    for (int t = 0; t < n; ++t) {
-      trueno::RmsNorm(x_.data() + t * E, l.attn_norm.data(), E, c.rms_eps, xb_.data() + t * E);
-    }
-    APR_RETURN_IF_ERROR(matmul(l.wq, xb_.data(), q_.data()));
-    APR_RETURN_IF_ERROR(matmul(l.wk, xb_.data(), k_.data()));
-    APR_RETURN_IF_ERROR(matmul(l.wv, xb_.data(), v_.data()));
-    add_bias(q_, l.bq);
-    add_bias(k_, l.bk);
-    add_bias(v_, l.bv);
-    for (int t = 0; t < n; ++t) {
-      const int pos = start_pos + t;
-      trueno::Rope(q_.data() + static_cast<size_t>(t) * q_dim, static_cast<int>(c.n_head), hd, pos,
-                   rope);
-      trueno::Rope(k_.data() + static_cast<size_t>(t) * kv_dim, static_cast<int>(c.n_head_kv), hd,
-                   pos, rope);
-      std::memcpy(cache_->K(layer, seq_id, pos), k_.data() + static_cast<size_t>(t) * kv_dim,
-                  kv_dim * sizeof(float));
-      std::memcpy(cache_->V(layer, seq_id, pos), v_.data() + static_cast<size_t>(t) * kv_dim,
-                  kv_dim * sizeof(float));
-    }
-    Attention(layer, seq_id, start_pos, n);
-    APR_RETURN_IF_ERROR(matmul(l.wo, att_out_.data(), proj_.data()));
-    trueno::Add(x_.data(), proj_.data(), x_.data(), n * E);
-
-    // Feed-forward block: rmsnorm -> silu(gate) * up -> down -> residual.
-    for (int t = 0; t < n; ++t) {
-      trueno::RmsNorm(x_.data() + t * E, l.ffn_norm.data(), E, c.rms_eps, xb_.data() + t * E);
-    }
-    APR_RETURN_IF_ERROR(matmul(l.w_gate, xb_.data(), gate_.data()));
-    APR_RETURN_IF_ERROR(matmul(l.w_up, xb_.data(), up_.data()));
-    trueno::SiluMul(gate_.data(), up_.data(), gate_.data(), n * F);
-    APR_RETURN_IF_ERROR(matmul(l.w_down, gate_.data(), proj_.data()));
-    trueno::Add(x_.data(), proj_.data(), x_.data(), n * E);
-  }
+  const std::vector<int> seq_ids(static_cast<size_t>(n), seq_id);
+  std::vector<int> positions(static_cast<size_t>(n));
+  for (int t = 0; t < n; ++t) positions[t] = start_pos + t;
+  APR_RETURN_IF_ERROR(RunLayers(tokens, seq_ids, positions));
   cache_->SetLength(seq_id, start_pos + n);
-
-  // Final norm and head, for the last token or for all of them.
-  const int first = all_logits ? 0 : n - 1;
-  const int count = n - first;
-  for (int t = first; t < n; ++t) {
-    trueno::RmsNorm(x_.data() + t * E, output_norm_.data(), E, c.rms_eps,
-                    xb_.data() + (t - first) * E);
-  }
-  return trueno::MatMul(output_.type, output_.data, output_.rows, output_.cols, xb_.data(), count,
-                        logits_out);
+  return all_logits ? Head(0, n, logits_out) : Head(n - 1, 1, logits_out);
 }
 
 }  // namespace realizar
