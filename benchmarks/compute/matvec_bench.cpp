@@ -120,6 +120,37 @@ BENCHMARK_CAPTURE(BM_MatVec, head_q8_0, DType::kQ8_0)
     ->Args({151936, 896, 2})
     ->UseRealTime();
 
+// One decode step's attention for one query head of qwen2.5-0.5b (head_dim 64, 2 KV heads) over
+// `ctx` cached positions in blocks of 16, f32 or f16 cache. A step runs 14 heads x 24 layers.
+void BM_AttendHead(benchmark::State& state, DType kv_type) {
+  const int ctx = static_cast<int>(state.range(0));
+  const int hd = 64, kv_dim = 128, bs = 16;
+  const int n_blocks = (ctx + bs - 1) / bs;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> kf(static_cast<size_t>(n_blocks) * bs * kv_dim), vf(kf.size());
+  for (auto& x : kf) x = dist(rng);
+  for (auto& x : vf) x = dist(rng);
+  std::vector<uint16_t> kh(kf.size()), vh(kf.size());
+  trueno::Fp32ToFp16Row(kf.data(), kh.data(), static_cast<int>(kf.size()));
+  trueno::Fp32ToFp16Row(vf.data(), vh.data(), static_cast<int>(vf.size()));
+  std::vector<int> table(n_blocks);
+  for (int b = 0; b < n_blocks; ++b) table[b] = (b * 7) % n_blocks;  // scrambled when coprime
+  std::vector<float> q(hd), scores(ctx), out(hd);
+  for (auto& x : q) x = dist(rng);
+  const bool f16 = kv_type == DType::kF16;
+  const void* kb = f16 ? static_cast<const void*>(kh.data()) : kf.data();
+  const void* vb = f16 ? static_cast<const void*>(vh.data()) : vf.data();
+  for (auto _ : state) {
+    trueno::AttendHead(q.data(), hd, kv_type, kb, vb, table.data(), bs, kv_dim, ctx, 0.125f,
+                       scores.data(), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * ctx);
+}
+BENCHMARK_CAPTURE(BM_AttendHead, f32, DType::kF32)->ArgName("ctx")->Arg(128)->Arg(600);
+BENCHMARK_CAPTURE(BM_AttendHead, f16, DType::kF16)->ArgName("ctx")->Arg(128)->Arg(600);
+
 }  // namespace
 
 BENCHMARK_MAIN();

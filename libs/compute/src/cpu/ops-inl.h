@@ -7,6 +7,7 @@
 #define TRUENO_CPU_OPS_INL_H_
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -196,6 +197,32 @@ struct KvRow {
   }
 };
 
+#if HWY_TARGET != HWY_SCALAR
+// Horizontal sums of four vectors, stored as out[0..3]: a 4x4 transpose-add inside each 128-bit
+// block, then the blocks added together (a quarter of the shuffles of four SumOfLanes).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void SumOfLanes4(D d, V a, V b, V c, V e, float* HWY_RESTRICT out) {
+  const hn::RepartitionToWide<D> dw;  // f64 lanes move float pairs
+  const V ab = hn::Add(hn::InterleaveLower(d, a, b), hn::InterleaveUpper(d, a, b));
+  const V ce = hn::Add(hn::InterleaveLower(d, c, e), hn::InterleaveUpper(d, c, e));
+  const auto abw = hn::BitCast(dw, ab), cew = hn::BitCast(dw, ce);
+  const V v = hn::Add(hn::BitCast(d, hn::InterleaveLower(dw, abw, cew)),
+                      hn::BitCast(d, hn::InterleaveUpper(dw, abw, cew)));
+  if constexpr (hn::MaxLanes(d) == 4) {
+    hn::StoreU(v, d, out);
+  } else if constexpr (hn::MaxLanes(d) == 8) {
+    const hn::Half<D> dh;
+    hn::StoreU(hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v)), dh, out);
+  } else {
+    static_assert(hn::MaxLanes(d) == 16, "SumOfLanes4: 4, 8 or 16 float lanes");
+    const hn::Half<D> dh;
+    const hn::Half<decltype(dh)> dq;
+    const auto h = hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v));
+    hn::StoreU(hn::Add(hn::LowerHalf(dq, h), hn::UpperHalf(dq, h)), dq, out);
+  }
+}
+#endif  // HWY_TARGET != HWY_SCALAR
+
 template <bool kF16>
 HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_base,
                             const void* v_base, const int* block_ids, int bs, size_t stride,
@@ -205,7 +232,28 @@ HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_b
   const int N = static_cast<int>(hn::Lanes(df));
   const int hv = hd / N * N;
   const KvRow<kF16> kv;
-  for (int p = 0; p < n_ctx; ++p) {
+  int p = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if (hv == hd) {  // four positions at a time, one combined horizontal sum
+    for (; p + 4 <= n_ctx; p += 4) {
+      size_t row[4];
+      for (int j = 0; j < 4; ++j) {
+        row[j] = (static_cast<size_t>(block_ids[(p + j) / bs]) * bs + (p + j) % bs) * stride;
+      }
+      auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (int i = 0; i < hd; i += N) {
+        const auto qv = hn::LoadU(df, q + i);
+        a0 = hn::MulAdd(qv, kv.Load(k_base, row[0] + i), a0);
+        a1 = hn::MulAdd(qv, kv.Load(k_base, row[1] + i), a1);
+        a2 = hn::MulAdd(qv, kv.Load(k_base, row[2] + i), a2);
+        a3 = hn::MulAdd(qv, kv.Load(k_base, row[3] + i), a3);
+      }
+      SumOfLanes4(df, a0, a1, a2, a3, scores + p);
+      for (int j = 0; j < 4; ++j) scores[p + j] *= scale;
+    }
+  }
+#endif
+  for (; p < n_ctx; ++p) {
     const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride;
     auto acc0 = hn::Zero(df);
     auto acc1 = hn::Zero(df);
@@ -220,15 +268,30 @@ HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_b
     scores[p] = s * scale;
   }
   SoftmaxImpl(scores, n_ctx);
-  for (int i = 0; i < hd; ++i) out[i] = 0.0f;
-  for (int p = 0; p < n_ctx; ++p) {
-    const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride;
-    const auto w = hn::Set(df, scores[p]);
-    int i = 0;
-    for (; i < hv; i += N) {
-      hn::StoreU(hn::MulAdd(w, kv.Load(v_base, row + i), hn::LoadU(df, out + i)), df, out + i);
+  // out = sum_p scores[p] * v_p, up to four vectors of out held in registers across positions.
+  for (int i0 = 0; i0 < hv; i0 += 4 * N) {
+    const int nv = std::min(4, (hv - i0) / N);
+    auto o0 = hn::Zero(df), o1 = hn::Zero(df), o2 = hn::Zero(df), o3 = hn::Zero(df);
+    for (int p = 0; p < n_ctx; ++p) {
+      const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride + i0;
+      const auto w = hn::Set(df, scores[p]);
+      o0 = hn::MulAdd(w, kv.Load(v_base, row), o0);
+      if (nv > 1) o1 = hn::MulAdd(w, kv.Load(v_base, row + N), o1);
+      if (nv > 2) o2 = hn::MulAdd(w, kv.Load(v_base, row + 2 * N), o2);
+      if (nv > 3) o3 = hn::MulAdd(w, kv.Load(v_base, row + 3 * N), o3);
     }
-    for (; i < hd; ++i) out[i] += scores[p] * kv.At(v_base, row + i);
+    hn::StoreU(o0, df, out + i0);
+    if (nv > 1) hn::StoreU(o1, df, out + i0 + N);
+    if (nv > 2) hn::StoreU(o2, df, out + i0 + 2 * N);
+    if (nv > 3) hn::StoreU(o3, df, out + i0 + 3 * N);
+  }
+  for (int i = hv; i < hd; ++i) {
+    float sum = 0.0f;
+    for (int p = 0; p < n_ctx; ++p) {
+      const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride;
+      sum += scores[p] * kv.At(v_base, row + i);
+    }
+    out[i] = sum;
   }
 }
 
