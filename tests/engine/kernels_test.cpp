@@ -459,3 +459,38 @@ TEST_CASE("SetSimdTarget pins the dispatch target and 'best' restores it", "[ker
     CHECK(std::string(trueno::ActiveSimdTarget()) == best);
   }
 }
+
+TEST_CASE("Legacy-block MatMul handles odd block counts (pair kernels' tails) on every target",
+          "[kernels]") {
+  INFO("seed " << kSeed);
+  for (DType type : {DType::kQ5_0, DType::kQ8_0, DType::kQ4_0}) {
+    for (int blocks : {1, 3, 7}) {
+      std::mt19937 rng(kSeed + 200 + static_cast<uint32_t>(type) + blocks);
+      const int rows = 6, cols = 32 * blocks;
+      const auto w = RandomWeights(rng, type, rows, cols);
+      for (int n_tokens : {1, 5}) {
+        const auto X = RandomFloats(rng, static_cast<size_t>(n_tokens) * cols);
+        std::vector<float> want(static_cast<size_t>(n_tokens) * rows);
+        REQUIRE(trueno::ref::MatMulRef(type, w.data(), rows, cols, X.data(), n_tokens, want.data())
+                    .ok());
+        const size_t row_bytes = w.size() / rows;
+        ForEachTarget([&] {
+          std::vector<float> got(want.size(), -1.0f);
+          REQUIRE(trueno::MatMul(type, w.data(), rows, cols, X.data(), n_tokens, got.data()).ok());
+          for (int t = 0; t < n_tokens; ++t) {
+            for (int r = 0; r < rows; ++r) {
+              double mass = 0.0;
+              for (int c = 0; c < cols; ++c) {
+                mass += std::fabs(trueno::ref::WeightElement(type, w.data() + r * row_bytes, c) *
+                                  X[static_cast<size_t>(t) * cols + c]);
+              }
+              const size_t i = static_cast<size_t>(t) * rows + r;
+              INFO(trueno::DTypeName(type) << " blocks " << blocks << " token " << t);
+              REQUIRE(std::fabs(got[i] - want[i]) <= 2e-5 * mass + 1e-6);
+            }
+          }
+        });
+      }
+    }
+  }
+}
