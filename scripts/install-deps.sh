@@ -10,6 +10,8 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-system1.81-dev
   catch2 libbenchmark-dev
   liblz4-dev libzstd-dev libssl-dev libcli11-dev libpcre2-dev
+  # apr serve tests: promtool (metrics lint) and headless Chromium (chat page test)
+  prometheus chromium
 )
 
 missing=()

@@ -65,28 +65,29 @@ TEST_CASE("Scheduler greedy output equals Generate, with chunked prefill", "[sch
   CHECK(r.tokens == ref->tokens);
 }
 
-TEST_CASE("A seeded request samples the same tokens alone and inside a batch of 8", "[scheduler]") {
+TEST_CASE("A seeded request samples the same tokens alone and inside a batch of 16",
+          "[scheduler]") {
   auto t = serve_test::MakeTestModel(22, 256);
   realizar::SchedulerOptions opt;
-  opt.max_batch = 8;
+  opt.max_batch = 16;
   Scheduler s(*t.model, opt);
   std::vector<std::vector<int32_t>> alone;
-  for (uint32_t i = 0; i < 8; ++i) {
+  for (uint32_t i = 0; i < 16; ++i) {
     alone.push_back(
         RunAlone(s, Req(Prompt(100 + i, 5 + 3 * i), 24, 0.9f, 1000 + i, nullptr)).tokens);
     REQUIRE(alone.back().size() == 24);
   }
-  // All eight at once (paused while submitting, so they are admitted into one batch).
+  // All sixteen at once (paused while submitting, so they are admitted into one batch).
   s.SetPaused(true);
   std::vector<std::future<GenerationResult>> futs;
-  for (uint32_t i = 0; i < 8; ++i) {
+  for (uint32_t i = 0; i < 16; ++i) {
     auto done = std::make_shared<std::promise<GenerationResult>>();
     futs.push_back(done->get_future());
     REQUIRE(s.Submit(Req(Prompt(100 + i, 5 + 3 * i), 24, 0.9f, 1000 + i, done)).ok());
   }
-  CHECK(s.Stats().queued == 8);
+  CHECK(s.Stats().queued == 16);
   s.SetPaused(false);
-  for (uint32_t i = 0; i < 8; ++i) {
+  for (uint32_t i = 0; i < 16; ++i) {
     REQUIRE(futs[i].wait_for(std::chrono::seconds(60)) == std::future_status::ready);
     INFO("request " << i);
     CHECK(futs[i].get().tokens == alone[i]);

@@ -43,6 +43,7 @@ document.getElementById('f').addEventListener('submit',async e=>{
           if(j.choices&&j.choices[0]&&j.choices[0].delta&&j.choices[0].delta.content){reply+=j.choices[0].delta.content;out.textContent=reply;}}}}
     history.push({role:'assistant',content:reply});
   }catch(err){out.textContent='error: '+err;}
+  finally{out.dataset.done='1';}
 });
 </script></body></html>
 )HTML";

@@ -33,6 +33,11 @@ void Histogram::Render(const std::string& name, const std::string& help, std::st
   *out += Concat(name, "_sum ", sum_, "\n", name, "_count ", count_, "\n");
 }
 
+double Histogram::Sum() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sum_;
+}
+
 Metrics::Metrics()
     : inference_duration({0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}),
       time_to_first_token({0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}) {}
@@ -45,7 +50,11 @@ std::string Metrics::Render(const SchedulerStats& s) const {
   auto gauge = [&](const char* name, const char* help, double v) {
     out += Concat("# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n", name, " ", v, "\n");
   };
-  counter("apr_inference_count", "Completed inference requests.", inference_count.load());
+  // `apr_inference_count` is the _count sample of a summary (Prometheus reserves the _count
+  // suffix for summaries and histograms; promtool rejects it on a counter).
+  out += Concat("# HELP apr_inference Completed inference requests (count) and their total ",
+                "duration in seconds (sum).\n# TYPE apr_inference summary\napr_inference_sum ",
+                inference_duration.Sum(), "\napr_inference_count ", inference_count.load(), "\n");
   counter("apr_tokens_generated_total", "Generated tokens.", tokens_generated.load());
   counter("apr_prompt_tokens_total", "Prompt tokens processed.", prompt_tokens.load());
   inference_duration.Render("apr_inference_duration_seconds",

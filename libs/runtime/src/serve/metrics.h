@@ -17,6 +17,7 @@ class Histogram {
   void Observe(double value);
   // Appends `name_bucket{le=...}`, `name_sum` and `name_count` lines.
   void Render(const std::string& name, const std::string& help, std::string* out) const;
+  double Sum() const;
 
  private:
   std::vector<double> bounds_;
