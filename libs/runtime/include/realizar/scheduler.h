@@ -108,7 +108,8 @@ class Scheduler {
   void Loop();
   void AdmitLocked();
   bool Step();  // one prefill chunk and/or one decode step; false when idle
-  void Emit(Sequence& seq, const float* logits);
+  void Emit(Sequence& seq, const float* logits);  // samples, then Accept
+  void Accept(Sequence& seq, int32_t tok, const float* logits);
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
 
   Model& model_;

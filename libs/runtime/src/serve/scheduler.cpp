@@ -4,6 +4,8 @@
 // blocks freed) as soon as they stop, so their capacity is available to the next admission.
 #include "realizar/scheduler.h"
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -149,7 +151,13 @@ void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) 
 // whether the sequence goes on.
 void Scheduler::Emit(Sequence& seq, const float* logits) {
   std::span<const float> row(logits, static_cast<size_t>(n_vocab_));
-  const int32_t tok = seq.sampler.Sample(row, seq.out);
+  Accept(seq, seq.sampler.Sample(row, seq.out), logits);
+}
+
+// Reports the sampled token `tok` (logits: the row it was sampled from) and decides whether the
+// sequence goes on.
+void Scheduler::Accept(Sequence& seq, int32_t tok, const float* logits) {
+  std::span<const float> row(logits, static_cast<size_t>(n_vocab_));
   if (seq.out.empty()) seq.first_token = Clock::now();
   for (int32_t stop : seq.req.stop_tokens) {
     if (tok == stop) {
@@ -243,11 +251,20 @@ bool Scheduler::Step() {
     for (Sequence* seq : batch) seq->pending = -1;
     logits_.resize(batch.size() * static_cast<size_t>(n_vocab_));
     absl::Status s = model_.ForwardBatch(tokens, seq_ids, positions, logits_.data());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!s.ok()) {
-        Finish(*batch[i], FinishReason::kError, s);
-      } else {
-        Emit(*batch[i], logits_.data() + i * static_cast<size_t>(n_vocab_));
+    if (!s.ok()) {
+      for (Sequence* seq : batch) Finish(*seq, FinishReason::kError, s);
+    } else {
+      // Sampling is independent per sequence (each has its own seeded RNG), so the batch is
+      // sampled in parallel; with a large vocabulary it costs as much as a decode step.
+      // Reporting the tokens (callbacks, stop handling) stays sequential.
+      const size_t vocab = static_cast<size_t>(n_vocab_);
+      std::vector<int32_t> sampled(batch.size());
+      tbb::parallel_for(size_t{0}, batch.size(), [&](size_t i) {
+        std::span<const float> row(logits_.data() + i * vocab, vocab);
+        sampled[i] = batch[i]->sampler.Sample(row, batch[i]->out);
+      });
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Accept(*batch[i], sampled[i], logits_.data() + i * vocab);
       }
     }
   }
