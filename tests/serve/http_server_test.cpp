@@ -220,7 +220,7 @@ TEST_CASE("Bad requests get OpenAI-shaped errors with the right status", "[http]
   CHECK(raw.find("\"error\"") != std::string::npos);
 }
 
-TEST_CASE("A wrong API key is 401; a full queue is 503 with Retry-After", "[http]") {
+TEST_CASE("A wrong API key is 401 and a full queue is 503 with Retry-After", "[http]") {
   realizar::ServerOptions opt;
   opt.api_key = "sesame";
   opt.scheduler.max_batch = 1;
