@@ -120,6 +120,29 @@ BENCHMARK_CAPTURE(BM_MatVec, head_q8_0, DType::kQ8_0)
     ->Args({151936, 896, 2})
     ->UseRealTime();
 
+// A decode batch (or prefill tile): MatMul of `tokens` activation rows, one thread. The weight
+// matrix is read once for all tokens; the figure to compare is CPU time per token.
+void BM_MatMulTokens(benchmark::State& state, DType type) {
+  const int rows = 4864, cols = 896, tokens = static_cast<int>(state.range(0));
+  trueno::SetNumThreads(1);
+  const auto w = MakeWeights(type, rows, cols);
+  std::vector<float> x(static_cast<size_t>(cols) * tokens), y(static_cast<size_t>(rows) * tokens);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
+  for (auto _ : state) {
+    if (!trueno::MatMul(type, w.data(), rows, cols, x.data(), tokens, y.data()).ok()) {
+      state.SkipWithError("MatMul failed");
+      break;
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * tokens);
+  trueno::SetNumThreads(0);
+}
+BENCHMARK_CAPTURE(BM_MatMulTokens, q5_0, DType::kQ5_0)->ArgName("tokens")->Arg(1)->Arg(8);
+BENCHMARK_CAPTURE(BM_MatMulTokens, q8_0, DType::kQ8_0)->ArgName("tokens")->Arg(1)->Arg(8);
+
 // One decode step's attention for one query head of qwen2.5-0.5b (head_dim 64, 2 KV heads) over
 // `ctx` cached positions in blocks of 16, f32 or f16 cache. A step runs 14 heads x 24 layers.
 void BM_AttendHead(benchmark::State& state, DType kv_type) {

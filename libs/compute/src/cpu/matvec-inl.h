@@ -717,10 +717,21 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
     return false;
   }
   constexpr int kRowTile = 4;
-  float out[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  float out[8] = {};
   for (int r0 = row_begin; r0 < row_end; r0 += kRowTile) {
     const int r1 = std::min(row_end, r0 + kRowTile);
     int t = 0;
+#if HWY_TARGET <= HWY_AVX3
+    // 32 vector registers: eight tokens per unpacked weight block (a batch-8 decode step or a
+    // prefill tile unpacks each block once instead of twice).
+    for (; t + 8 <= n_tokens; t += 8) {
+      const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+      for (int r = r0; r < r1; ++r) {
+        WideDot<8>(wtype, w + static_cast<size_t>(r) * row_bytes, at, act_stride, cols, out);
+        for (int k = 0; k < 8; ++k) Y[static_cast<size_t>(t + k) * rows + r] = out[k];
+      }
+    }
+#endif
     for (; t + 4 <= n_tokens; t += 4) {
       const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
       for (int r = r0; r < r1; ++r) {
