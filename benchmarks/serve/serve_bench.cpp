@@ -46,8 +46,9 @@ std::string Prompt(int client, int i, int words) {
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args = {
-      {"--port", "8080"},     {"--levels", "1,8,32,64"}, {"--seconds", "30"},
-      {"--max-tokens", "64"}, {"--prompt-words", "32"},  {"--path", "/v1/completions"}};
+      {"--port", "8080"},      {"--levels", "1,8,32,64"}, {"--seconds", "30"},
+      {"--max-tokens", "64"},  {"--prompt-words", "32"},  {"--path", "/v1/completions"},
+      {"--temperature", "0.8"}};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || !args.count(argv[i]) || i + 1 >= argc) {
       std::fprintf(stderr,
