@@ -1,0 +1,49 @@
+// The CUDA entry points of a CPU-only build: they exist so callers need no #ifdefs, and fail
+// with FailedPrecondition naming the reason.
+#include "trueno/cuda.h"
+
+#if !defined(TRUENO_HAVE_CUDA)
+
+namespace trueno::cuda {
+namespace {
+absl::Status NotBuilt() {
+  return absl::FailedPreconditionError(
+      "this apr build has no CUDA backend (configured without nvcc); run on the CPU (--no-gpu) "
+      "or rebuild with the CUDA toolkit installed");
+}
+}  // namespace
+
+bool Compiled() { return false; }
+int DeviceCount() { return 0; }
+absl::StatusOr<DeviceInfo> QueryDevice(int) { return NotBuilt(); }
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&&) noexcept {}
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&&) noexcept { return *this; }
+DeviceBuffer::~DeviceBuffer() = default;
+absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t, const std::string&) {
+  return NotBuilt();
+}
+
+struct Context::Impl {};
+Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Context::~Context() = default;
+absl::StatusOr<std::unique_ptr<Context>> Context::Create(int) { return NotBuilt(); }
+int Context::device() const { return -1; }
+absl::Status Context::Upload(void*, const void*, size_t) { return NotBuilt(); }
+absl::Status Context::Download(void*, const void*, size_t) { return NotBuilt(); }
+absl::Status Context::Synchronize() { return NotBuilt(); }
+absl::Status Context::BeginCapture() { return NotBuilt(); }
+absl::StatusOr<int> Context::EndCapture() { return NotBuilt(); }
+absl::Status Context::Replay(int) { return NotBuilt(); }
+
+bool MatMulSupports(DType) { return false; }
+absl::Status MatMul(Context&, DType, const void*, int, int, const float*, int, float*) {
+  return NotBuilt();
+}
+absl::Status EmbedRows(Context&, DType, const void*, int, int, const int32_t*, int, float*) {
+  return NotBuilt();
+}
+
+}  // namespace trueno::cuda
+
+#endif  // !TRUENO_HAVE_CUDA
