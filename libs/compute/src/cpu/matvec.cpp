@@ -15,6 +15,7 @@
 
 #if HWY_ONCE
 #include "cpu/act_quant.h"
+#include "cpu/matvec_lowk.h"
 #include "cpu/threading.h"
 #include "trueno/kernels.h"
 #include "trueno/status_macros.h"
@@ -37,6 +38,8 @@ bool MatVecSupports(DType type) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
       return true;
     default:
       return false;
@@ -48,9 +51,10 @@ namespace {
 absl::Status CheckProduct(const char* what, DType wtype, const uint8_t* w, int rows, int cols,
                           const float* X, int n_tokens, const float* Y) {
   if (!MatVecSupports(wtype)) {
-    return absl::UnimplementedError(Concat(what, ": weight type ", DTypeName(wtype),
-                                           " is not supported (supported: f32, f16, bf16, q8_0, "
-                                           "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)"));
+    return absl::UnimplementedError(
+        Concat(what, ": weight type ", DTypeName(wtype),
+               " is not supported (supported: f32, f16, bf16, q8_0, "
+               "q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K)"));
   }
   if (rows <= 0 || cols <= 0 || n_tokens <= 0 || w == nullptr || X == nullptr || Y == nullptr) {
     return absl::InvalidArgumentError(Concat(what, ": invalid shape rows=", rows, " cols=", cols,
@@ -70,7 +74,7 @@ enum class ActFormat { kFloat = 0, kQ8_0 = 1, kQ8_K = 2 };
 ActFormat FormatOf(DType wtype) {
   const DTypeTraits& tr = Traits(wtype);
   if (tr.quantized && tr.block_elems == kQK) return ActFormat::kQ8_0;  // legacy block types
-  if (wtype == DType::kQ4_K || wtype == DType::kQ5_K || wtype == DType::kQ6_K) {
+  if (tr.quantized && tr.block_elems == kQKK) {                        // K types
     return ActFormat::kQ8_K;
   }
   return ActFormat::kFloat;
@@ -156,8 +160,10 @@ absl::Status MatMulMulti(std::span<const MatMulJob> jobs, int cols, const float*
       const int b = std::max(begin, first), e = std::min(end, first + j.rows);
       if (b < e) {
         const Activations& a = acts[static_cast<int>(FormatOf(j.wtype))];
-        body(j.wtype, j.w, RowBytes(j.wtype, cols), b - first, e - first, cols, a.data, a.stride,
-             n_tokens, j.Y, j.rows);
+        const bool low_k = j.wtype == DType::kQ2_K || j.wtype == DType::kQ3_K;
+        (low_k ? &cpu::MatMulRowsLowK : body)(j.wtype, j.w, RowBytes(j.wtype, cols), b - first,
+                                              e - first, cols, a.data, a.stride, n_tokens, j.Y,
+                                              j.rows);
       }
       first += j.rows;
       if (first >= end) break;

@@ -4,6 +4,7 @@
 
 #include "cpu/act_quant.h"
 #include "cpu/kernels_ref.h"
+#include "quant/k_scales.h"
 #include "trueno/half.h"
 #include "trueno/quant_blocks.h"
 
@@ -95,6 +96,21 @@ double WeightElement(DType wtype, const uint8_t* row, int e) {
       const int scale = b.scales[8 * half + l / 16 + 2 * k];
       return static_cast<double>(Fp16ToFp32(b.d)) * scale * (q - 32);
     }
+    case DType::kQ2_K: {
+      const auto& b = BlockAt<BlockQ2_K>(row, e / kQKK);
+      const int i = e % kQKK, h = i / 128, g = (i % 128) / 32, l = i % 32;
+      const int q = (b.qs[32 * h + l] >> (2 * g)) & 3;
+      const uint8_t sc = b.scales[i / 16];
+      return static_cast<double>(Fp16ToFp32(b.d)) * (sc & 0xF) * q -
+             static_cast<double>(Fp16ToFp32(b.dmin)) * (sc >> 4);
+    }
+    case DType::kQ3_K: {
+      const auto& b = BlockAt<BlockQ3_K>(row, e / kQKK);
+      const int i = e % kQKK, h = i / 128, g = (i % 128) / 32, l = i % 32;
+      const int low = (b.qs[32 * h + l] >> (2 * g)) & 3;
+      const int q = low - (((b.hmask[l] >> (4 * h + g)) & 1) ? 0 : 4);
+      return static_cast<double>(Fp16ToFp32(b.d)) * quant::UnpackScaleQ3K(i / 16, b.scales) * q;
+    }
     default:
       return 0.0;
   }
@@ -117,7 +133,7 @@ absl::Status MatMulRef(DType wtype, const uint8_t* w, int rows, int cols, const 
       cpu::QuantizeActQ8_0(x, cols, q.data());
       for (int c = 0; c < cols; ++c)
         a[c] = static_cast<double>(q[c / kQK].d) * q[c / kQK].qs[c % kQK];
-    } else if (wtype == DType::kQ4_K || wtype == DType::kQ5_K || wtype == DType::kQ6_K) {
+    } else if (Traits(wtype).quantized && Traits(wtype).block_elems == kQKK) {
       std::vector<BlockQ8_K> q(static_cast<size_t>(cols) / kQKK);
       cpu::QuantizeActQ8_K(x, cols, q.data());
       for (int c = 0; c < cols; ++c) {
