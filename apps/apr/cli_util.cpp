@@ -186,7 +186,7 @@ absl::StatusOr<aprender::ModelFile> LoadModel(const std::string& path) {
 }
 
 std::vector<std::string> QuantTypeNames() {
-  return {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k"};
+  return {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k", "q2_k", "q3_k_m"};
 }
 
 absl::Status CheckQuantTypeName(const std::string& name) {

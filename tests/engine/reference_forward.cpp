@@ -54,20 +54,48 @@ std::vector<double> RmsNorm(const std::vector<double>& x, const std::vector<doub
   return out;
 }
 
+// Inverse frequency of rotary pair i as transformers computes it (rope_init_fn "default",
+// "linear", "yarn"), and the magnitude applied to cos/sin.
+double InvFreq(const aprender::ModelConfig& c, size_t hd, size_t i) {
+  const double base = c.rope_theta;
+  const double inv = 1.0 / std::pow(base, static_cast<double>(2 * i) / hd);
+  if (c.rope_scaling == aprender::RopeScaling::kLinear) return inv / c.rope_scale_factor;
+  if (c.rope_scaling != aprender::RopeScaling::kYarn) return inv;
+  // YaRN: blend interpolation (inv / factor) and extrapolation (inv) with a linear ramp over
+  // the pair indices between the correction dims of beta_fast and beta_slow.
+  const double pi = 3.14159265358979323846;
+  auto correction_dim = [&](double n_rotations) {
+    return hd * std::log(c.rope_orig_ctx / (n_rotations * 2 * pi)) / (2 * std::log(base));
+  };
+  double low = std::floor(correction_dim(c.rope_yarn_beta_fast));
+  double high = std::ceil(correction_dim(c.rope_yarn_beta_slow));
+  low = std::max(low, 0.0);
+  high = std::min(high, static_cast<double>(hd) - 1);
+  if (low == high) high += 0.001;
+  const double linear = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+  const double extrapolation_factor = 1.0 - linear;
+  const double interpolation = inv / c.rope_scale_factor;
+  return interpolation * (1 - extrapolation_factor) + inv * extrapolation_factor;
+}
+
+double RopeMagnitude(const aprender::ModelConfig& c) {
+  if (c.rope_scaling != aprender::RopeScaling::kYarn || c.rope_scale_factor <= 1.0) return 1.0;
+  return c.rope_attn_factor * (0.1 * std::log(c.rope_scale_factor) + 1.0);
+}
+
 // Rotates each head of `v` for position `pos`: adjacent pairs (llama GGUF) or halves (NeoX).
 void Rope(std::vector<double>& v, size_t n_heads, size_t hd, int pos,
           const aprender::ModelConfig& c) {
-  const double scale =
-      c.rope_scaling == aprender::RopeScaling::kLinear ? 1.0 / c.rope_scale_factor : 1.0;
+  const double mag = RopeMagnitude(c);
   for (size_t h = 0; h < n_heads; ++h) {
     for (size_t i = 0; i < hd / 2; ++i) {
-      const double angle = pos * scale * std::pow(static_cast<double>(c.rope_theta), -2.0 * i / hd);
+      const double angle = pos * InvFreq(c, hd, i);
       const bool neox = c.rope_type == aprender::RopeType::kNeox;
       const size_t i0 = h * hd + (neox ? i : 2 * i);
       const size_t i1 = h * hd + (neox ? i + hd / 2 : 2 * i + 1);
       const double a = v[i0], b = v[i1];
-      v[i0] = a * std::cos(angle) - b * std::sin(angle);
-      v[i1] = a * std::sin(angle) + b * std::cos(angle);
+      v[i0] = mag * (a * std::cos(angle) - b * std::sin(angle));
+      v[i1] = mag * (a * std::sin(angle) + b * std::cos(angle));
     }
   }
 }

@@ -2,6 +2,7 @@
 // metadata keys (the keys llama.cpp's converter writes), tensors get GGUF names and GGML dim
 // order, llama Q/K rows are permuted to the interleaved RoPE layout, and tokenizer.json becomes
 // tokenizer.ggml.* entries.
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -31,6 +32,8 @@ struct HfConfig {
   std::string rope_scaling;  // "", "linear", "yarn"
   double rope_factor = 1.0;
   uint32_t rope_orig_ctx = 0;
+  double rope_attn_factor = 1.0;  // GGUF meaning: multiplier on 1 + 0.1 ln(factor)
+  std::optional<double> rope_beta_fast, rope_beta_slow;
   bool tied = false;
   std::optional<int64_t> bos, eos;
 };
@@ -121,6 +124,35 @@ absl::StatusOr<HfConfig> ParseConfig(const json::object& cfg, const std::string&
       }
       APR_ASSIGN_OR_RETURN(c.rope_orig_ctx,
                            RequireU32(*scaling, "original_max_position_embeddings", path, 0u));
+      if (type == "yarn") {
+        // transformers' YaRN: attention_factor (default get_mscale(factor), or the ratio
+        // get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim) when both are given),
+        // with get_mscale(s, m) = 0.1 m ln(s) + 1 for s > 1. GGUF stores it relative to
+        // get_mscale(factor).
+        auto get_mscale = [](double s, double m) {
+          return s <= 1.0 ? 1.0 : 0.1 * m * std::log(s) + 1.0;
+        };
+        const double base = get_mscale(c.rope_factor, 1.0);
+        double attention = base;
+        if (auto a = GetNumber(*scaling, "attention_factor")) {
+          attention = *a;
+        } else if (auto m = GetNumber(*scaling, "mscale")) {
+          if (auto m_all = GetNumber(*scaling, "mscale_all_dim")) {
+            attention = get_mscale(c.rope_factor, *m) / get_mscale(c.rope_factor, *m_all);
+          }
+        }
+        c.rope_attn_factor = attention / base;
+        c.rope_beta_fast = GetNumber(*scaling, "beta_fast");
+        c.rope_beta_slow = GetNumber(*scaling, "beta_slow");
+        for (double v : {c.rope_attn_factor, c.rope_beta_fast.value_or(1.0),
+                         c.rope_beta_slow.value_or(1.0)}) {
+          if (!(v > 0.0) || !std::isfinite(v)) {
+            return absl::InvalidArgumentError(trueno::Concat(
+                path, ": rope_scaling attention_factor/mscale, beta_fast and beta_slow must be "
+                      "positive finite numbers"));
+          }
+        }
+      }
     } else if (type != "default") {
       return absl::UnimplementedError(trueno::Concat(
           path, ": rope scaling type \"", type, "\" is not supported (supported: linear, yarn)"));
@@ -153,6 +185,18 @@ void AddConfigMetadata(const HfConfig& c, const std::string& name, Metadata& md)
     md.Set(a + ".rope.scaling.factor", MetaValue::F32(static_cast<float>(c.rope_factor)));
     if (c.rope_orig_ctx > 0) {
       md.Set(a + ".rope.scaling.original_context_length", MetaValue::U32(c.rope_orig_ctx));
+    }
+    if (c.rope_scaling == "yarn") {
+      md.Set(a + ".rope.scaling.attn_factor",
+             MetaValue::F32(static_cast<float>(c.rope_attn_factor)));
+      if (c.rope_beta_fast) {
+        md.Set(a + ".rope.scaling.yarn_beta_fast",
+               MetaValue::F32(static_cast<float>(*c.rope_beta_fast)));
+      }
+      if (c.rope_beta_slow) {
+        md.Set(a + ".rope.scaling.yarn_beta_slow",
+               MetaValue::F32(static_cast<float>(*c.rope_beta_slow)));
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 // GGUF-normalised ModelFile -> Hugging Face directory: config.json and generation_config.json
 // from the "<arch>.*" keys, model.safetensors with HF tensor names (llama Q/K rows permuted back
 // to the rotate-half layout), tokenizer files when the model carries a tokenizer.
+#include <cmath>
 #include <filesystem>
 
 #include "aprender/hf_dir.h"
@@ -81,6 +82,15 @@ absl::StatusOr<json::object> BuildConfig(const ModelFile& model, const std::stri
     s["factor"] = md.GetDouble(a + "rope.scaling.factor").value_or(1.0);
     if (auto v = md.GetUint(a + "rope.scaling.original_context_length"); v.ok()) {
       s["original_max_position_embeddings"] = *v;
+    }
+    if (*type == "yarn") {
+      // transformers' attention_factor is the whole magnitude scale; GGUF's attn_factor is
+      // relative to 1 + 0.1 ln(factor).
+      const double factor = md.GetDouble(a + "rope.scaling.factor").value_or(1.0);
+      const double base = factor > 1.0 ? 1.0 + 0.1 * std::log(factor) : 1.0;
+      s["attention_factor"] = md.GetDouble(a + "rope.scaling.attn_factor").value_or(1.0) * base;
+      s["beta_fast"] = md.GetDouble(a + "rope.scaling.yarn_beta_fast").value_or(32.0);
+      s["beta_slow"] = md.GetDouble(a + "rope.scaling.yarn_beta_slow").value_or(1.0);
     }
     c["rope_scaling"] = std::move(s);
   }

@@ -49,7 +49,7 @@ const json::object* FindComponent(const json::value* v, std::string_view type, i
   const json::object* o = v->if_object();
   if (o == nullptr) return nullptr;
   if (hf_internal::GetString(*o, "type").value_or("") == type) return o;
-  for (const char* list : {"pretokenizers", "decoders", "processors"}) {
+  for (const char* list : {"pretokenizers", "decoders", "processors", "normalizers"}) {
     if (const json::array* a = hf_internal::GetArray(*o, list)) {
       for (const json::value& item : *a) {
         if (const json::object* found = FindComponent(&item, type, depth + 1)) return found;
@@ -200,6 +200,15 @@ absl::Status ImportHfTokenizer(const std::string& path, Metadata& md) {
 
   md.Set("tokenizer.ggml.model", MetaValue::String(ggml_model));
   if (ggml_model == "gpt2") md.Set("tokenizer.ggml.pre", MetaValue::String(DetectPre(*root)));
+  // Unicode normalization the tokenizer applies before splitting (realizar supports NFC).
+  // "none" records an explicit null so that a qwen2 pre-tokenizer does not imply NFC.
+  if (const json::value* norm = root->if_contains("normalizer")) {
+    if (FindComponent(norm, "NFC") != nullptr) {
+      md.Set("tokenizer.apr.normalizer", MetaValue::String("NFC"));
+    } else if (norm->is_null()) {
+      md.Set("tokenizer.apr.normalizer", MetaValue::String("none"));
+    }
+  }
   if (ggml_model == "llama") {
     // SentencePiece merges by score: a token made by merge #r scores -r, so earlier merges win.
     std::map<std::string, size_t> rank;

@@ -187,6 +187,18 @@ absl::StatusOr<ModelConfig> ModelConfigFromMetadata(const Metadata& md) {
   APR_ASSIGN_OR_RETURN(std::optional<uint32_t> orig,
                        FindCount(md, Key(a, "rope.scaling.original_context_length")));
   c.rope_orig_ctx = orig.value_or(c.rope_scaling == RopeScaling::kNone ? 0 : c.n_ctx_train);
+  APR_ASSIGN_OR_RETURN(c.rope_attn_factor,
+                       FindPositiveFloat(md, Key(a, "rope.scaling.attn_factor"), 1.0f));
+  APR_ASSIGN_OR_RETURN(c.rope_yarn_beta_fast,
+                       FindPositiveFloat(md, Key(a, "rope.scaling.yarn_beta_fast"), 32.0f));
+  APR_ASSIGN_OR_RETURN(c.rope_yarn_beta_slow,
+                       FindPositiveFloat(md, Key(a, "rope.scaling.yarn_beta_slow"), 1.0f));
+  if (c.rope_scaling == RopeScaling::kYarn && c.rope_orig_ctx == 0) {
+    return absl::InvalidArgumentError(trueno::Concat(
+        "metadata key '", Key(a, "rope.scaling.original_context_length"),
+        "' (or '", Key(a, "context_length"), "') is needed for YaRN scaling; set it to the "
+        "context length the model was trained with"));
+  }
 
   // Vocabulary: the token list is authoritative; "<arch>.vocab_size" otherwise; else the
   // embedding matrix decides (ModelConfigFromFile).
@@ -282,6 +294,11 @@ void ModelConfigToMetadata(const ModelConfig& c, Metadata& md) {
     md.Set(Key(a, "rope.scaling.factor"), MetaValue::F32(c.rope_scale_factor));
     if (c.rope_orig_ctx != 0) {
       md.Set(Key(a, "rope.scaling.original_context_length"), MetaValue::U32(c.rope_orig_ctx));
+    }
+    if (c.rope_scaling == RopeScaling::kYarn) {
+      md.Set(Key(a, "rope.scaling.attn_factor"), MetaValue::F32(c.rope_attn_factor));
+      md.Set(Key(a, "rope.scaling.yarn_beta_fast"), MetaValue::F32(c.rope_yarn_beta_fast));
+      md.Set(Key(a, "rope.scaling.yarn_beta_slow"), MetaValue::F32(c.rope_yarn_beta_slow));
     }
   }
   if (c.n_vocab != 0) md.Set(Key(a, "vocab_size"), MetaValue::U32(c.n_vocab));

@@ -37,6 +37,8 @@ constexpr PresetInfo kPresets[] = {
     {QuantPreset::kQ4_K_M, "q4_k_m", 15, DType::kQ4_K, true},
     {QuantPreset::kQ5_K_M, "q5_k_m", 17, DType::kQ5_K, true},
     {QuantPreset::kQ6_K, "q6_k", 18, DType::kQ6_K, false},
+    {QuantPreset::kQ2_K, "q2_k", 10, DType::kQ2_K, false},
+    {QuantPreset::kQ3_K_M, "q3_k_m", 12, DType::kQ3_K, true},
 };
 
 const PresetInfo& Info(QuantPreset p) {
@@ -91,6 +93,10 @@ DType FallbackForRow(DType t, uint64_t row) {
     case DType::kQ6_K:
       f = DType::kQ8_0;
       break;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+      f = DType::kQ4_0;
+      break;
     default:
       break;
   }
@@ -115,7 +121,7 @@ absl::StatusOr<QuantPreset> ParseQuantPreset(std::string_view name) {
   }
   return absl::InvalidArgumentError(
       trueno::Concat("unknown quantization preset '", std::string(name),
-                     "'; expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k"));
+                     "'; expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k, q2_k, q3_k_m"));
 }
 
 std::string_view QuantPresetName(QuantPreset p) { return Info(p).name; }
@@ -170,7 +176,13 @@ absl::StatusOr<std::vector<DType>> PlanQuantization(const ModelFile& in, QuantPr
       } else if (name == "token_embd.weight") {
         // keeps the base type
       } else if (Contains(name, "attn_v.weight")) {
-        if (info.mixed && UseMoreBits(i_attn_v, n_attn_v)) type = DType::kQ6_K;
+        if (p == QuantPreset::kQ2_K) {
+          type = DType::kQ3_K;
+        } else if (p == QuantPreset::kQ3_K_M) {
+          type = i_attn_v < 2 ? DType::kQ5_K : DType::kQ4_K;
+        } else if (info.mixed && UseMoreBits(i_attn_v, n_attn_v)) {
+          type = DType::kQ6_K;
+        }
         if (n_expert == 8) type = DType::kQ8_0;
         ++i_attn_v;
       } else if (Contains(name, "attn_k.weight")) {
@@ -196,13 +208,22 @@ absl::StatusOr<std::vector<DType>> PlanQuantization(const ModelFile& in, QuantPr
           }
         } else if (p == QuantPreset::kQ5_K_M && UseMoreBits(i_layer, layers)) {
           type = DType::kQ6_K;
+        } else if (p == QuantPreset::kQ2_K) {
+          type = DType::kQ3_K;
+        } else if (p == QuantPreset::kQ3_K_M) {
+          type = i_layer < layers / 16                                ? DType::kQ5_K
+                 : arch != "falcon" || UseMoreBits(i_layer, layers) ? DType::kQ4_K
+                                                                      : DType::kQ3_K;
         }
         ++i_ffn_down;
       } else if (Contains(name, "attn_output.weight")) {
         if (arch != "falcon" && n_expert == 8 && p == QuantPreset::kQ4_K_M) type = DType::kQ5_K;
+        if (arch != "falcon" && n_expert != 8 && p == QuantPreset::kQ2_K) type = DType::kQ3_K;
+        if (arch != "falcon" && n_expert != 8 && p == QuantPreset::kQ3_K_M) type = DType::kQ4_K;
       } else if (Contains(name, "attn_qkv.weight")) {
         if (p == QuantPreset::kQ4_K_M) type = DType::kQ5_K;
         if (p == QuantPreset::kQ5_K_M) type = DType::kQ6_K;
+        if (p == QuantPreset::kQ3_K_M) type = DType::kQ4_K;
       }
     }
     plan.push_back(FallbackForRow(type, row));

@@ -15,7 +15,7 @@
 namespace trueno {
 
 // True when MatVec/MatMul accept weights of `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
-// Q5_1, Q4_K, Q5_K, Q6_K).
+// Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
 bool MatVecSupports(DType type);
 
 // y[r] = sum_c W[r][c] * x[c] for r < rows. W is `rows` rows of `cols` elements of `wtype`, each
@@ -60,10 +60,28 @@ struct RopeParams {
   float theta = 10000.0f;   // base frequency
   float freq_scale = 1.0f;  // linear scaling: position is multiplied by this (1 / factor)
   int n_rot = 0;            // rotated dimensions per head; 0 = head_dim
+  // YaRN ("NTK-by-parts" interpolation plus an attention magnitude scale), on when
+  // yarn_orig_ctx > 0; freq_scale is then 1 / factor. Dimension pair i, whose wavelength
+  // 2*pi * theta^(2i/n_rot) completes r_i = yarn_orig_ctx / wavelength rotations over the
+  // original context, keeps its frequency (extrapolation) when r_i > beta_fast, is scaled by
+  // freq_scale (interpolation) when r_i < beta_slow, and mixes linearly in between (the ramp runs
+  // over pair indices floor(d(beta_fast))..ceil(d(beta_slow)), d(b) = n_rot * ln(orig / (2*pi*b))
+  // / (2 ln theta), clamped to [0, n_rot - 1]). cos and sin are multiplied by
+  // yarn_attn_factor * (1 + 0.1 ln(factor)) (factor > 1; 1 otherwise).
+  float yarn_orig_ctx = 0.0f;  // original training context length; 0 = YaRN off
+  float yarn_beta_fast = 32.0f;
+  float yarn_beta_slow = 1.0f;
+  float yarn_attn_factor = 1.0f;  // extra multiplier on the magnitude scale
 };
 
+// The per-pair frequency multiplier (1 = original frequency) for pair i < n_rot / 2 and the
+// magnitude scale on cos/sin that `params` implies (freq_scale for every pair without YaRN).
+double RopePairScale(const RopeParams& params, int n_rot, int i);
+double RopeMagnitude(const RopeParams& params);
+
 // Rotates each of the `n_heads` heads of `head_dim` floats in `x` (contiguous) in place for
-// position `pos`: angle_i = pos * freq_scale * theta^(-2i / n_rot).
+// position `pos`: angle_i = pos * RopePairScale(i) * theta^(-2i / n_rot), and the rotated pair is
+// multiplied by RopeMagnitude (1 without YaRN).
 void Rope(float* x, int n_heads, int head_dim, int pos, const RopeParams& params);
 
 // In-place numerically stable softmax over n elements.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -53,16 +54,37 @@ void SiluMul(const float* gate, const float* up, float* out, int n) {
 
 void Softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
 
+double RopePairScale(const RopeParams& params, int n_rot, int i) {
+  const double fs = params.freq_scale;
+  if (!(params.yarn_orig_ctx > 0.0f) || n_rot <= 0) return fs;
+  // Pair index at which the wavelength completes `rotations` turns over the original context.
+  const double log_theta = std::log(static_cast<double>(params.theta));
+  auto corr_dim = [&](double rotations) {
+    return n_rot * std::log(params.yarn_orig_ctx / (rotations * 2.0 * std::numbers::pi)) / (2.0 * log_theta);
+  };
+  const double low = std::max(0.0, std::floor(corr_dim(params.yarn_beta_fast)));
+  const double high = std::min(n_rot - 1.0, std::ceil(corr_dim(params.yarn_beta_slow)));
+  const double ramp = std::clamp((i - low) / std::max(0.001, high - low), 0.0, 1.0);
+  return (1.0 - ramp) + ramp * fs;  // ramp 0: extrapolate (keep), 1: interpolate (scale)
+}
+
+double RopeMagnitude(const RopeParams& params) {
+  if (!(params.yarn_orig_ctx > 0.0f)) return 1.0;
+  const double factor = params.freq_scale > 0.0f ? 1.0 / params.freq_scale : 1.0;
+  return params.yarn_attn_factor * (factor > 1.0 ? 1.0 + 0.1 * std::log(factor) : 1.0);
+}
+
 void Rope(float* x, int n_heads, int head_dim, int pos, const RopeParams& params) {
   const int n_rot = params.n_rot > 0 ? params.n_rot : head_dim;
   const int half = n_rot / 2;
   // Angles in double: pos * theta^(-2i/n) loses several bits in float at long contexts.
   std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
+  const double mag = RopeMagnitude(params);
   for (int i = 0; i < half; ++i) {
-    const double angle = static_cast<double>(pos) * params.freq_scale *
+    const double angle = static_cast<double>(pos) * RopePairScale(params, n_rot, i) *
                          std::pow(static_cast<double>(params.theta), -2.0 * i / n_rot);
-    cos_t[i] = static_cast<float>(std::cos(angle));
-    sin_t[i] = static_cast<float>(std::sin(angle));
+    cos_t[i] = static_cast<float>(std::cos(angle) * mag);
+    sin_t[i] = static_cast<float>(std::sin(angle) * mag);
   }
   HWY_DYNAMIC_DISPATCH(RopeRotateImpl)
   (x, n_heads, head_dim, n_rot, params.mode == RopeMode::kNeox, cos_t.data(), sin_t.data());

@@ -18,9 +18,10 @@ void RopeRef(float* x, int n_heads, int head_dim, int pos, const RopeParams& par
   for (int h = 0; h < n_heads; ++h) {
     float* v = x + static_cast<size_t>(h) * head_dim;
     for (int i = 0; i < n_rot / 2; ++i) {
-      const double angle = static_cast<double>(pos) * params.freq_scale *
+      const double angle = static_cast<double>(pos) * RopePairScale(params, n_rot, i) *
                            std::pow(static_cast<double>(params.theta), -2.0 * i / n_rot);
-      const double c = std::cos(angle), s = std::sin(angle);
+      const double mag = RopeMagnitude(params);
+      const double c = std::cos(angle) * mag, s = std::sin(angle) * mag;
       const int i0 = params.mode == RopeMode::kNormal ? 2 * i : i;
       const int i1 = params.mode == RopeMode::kNormal ? 2 * i + 1 : i + n_rot / 2;
       const double a = v[i0], b = v[i1];

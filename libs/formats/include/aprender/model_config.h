@@ -32,6 +32,13 @@ struct ModelConfig {
   RopeScaling rope_scaling = RopeScaling::kNone;
   float rope_scale_factor = 1.0f;
   uint32_t rope_orig_ctx = 0;
+  // YaRN only (GGUF "<arch>.rope.scaling.attn_factor", ".yarn_beta_fast", ".yarn_beta_slow"):
+  // attn_factor multiplies the magnitude scale 1 + 0.1 ln(factor) (llama.cpp's meaning; an HF
+  // "attention_factor" A is stored as A / (1 + 0.1 ln(factor))). Betas bound the ramp between
+  // extrapolated and interpolated dimensions (see trueno::RopeParams).
+  float rope_attn_factor = 1.0f;
+  float rope_yarn_beta_fast = 32.0f;
+  float rope_yarn_beta_slow = 1.0f;
   bool tied_embeddings = false;  // no output.weight: the head reuses token_embd.weight
   bool qkv_bias = false;         // qwen2 has attn_{q,k,v}.bias
 };

@@ -15,9 +15,10 @@
 
 namespace aprender {
 
-enum class QuantPreset { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K_M, kQ5_K_M, kQ6_K };
+enum class QuantPreset { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_K_M, kQ5_K_M, kQ6_K, kQ2_K, kQ3_K_M };
 
-// Accepts "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k" (case-insensitive).
+// Accepts "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k_m", "q5_k_m", "q6_k", "q2_k", "q3_k_m"
+// (case-insensitive).
 absl::StatusOr<QuantPreset> ParseQuantPreset(std::string_view name);
 std::string_view QuantPresetName(QuantPreset p);  // the lower-case spelling above
 // The GGUF general.file_type (llama_ftype) id written for the preset.

@@ -3,6 +3,7 @@
 // attention over the cache -> output projection -> residual -> rmsnorm -> SwiGLU -> residual;
 // final norm; head. Every projection is one MatMul over all tokens of the step.
 #include "realizar/model.h"
+#include "engine/rope_params.h"
 
 #include <algorithm>
 #include <cmath>
@@ -106,9 +107,6 @@ absl::Status Model::Init(const ModelOptions& options) {
         " heads=", c.n_head, " kv_heads=", c.n_head_kv, " head_dim=", c.head_dim, " ff=", c.n_ff,
         " vocab=", c.n_vocab, "); heads must be a multiple of kv_heads, head_dim even"));
   }
-  if (c.rope_scaling == aprender::RopeScaling::kYarn) {
-    return absl::UnimplementedError(Concat(file_.path, ": YaRN RoPE scaling is not supported yet"));
-  }
   const uint32_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
 
   auto matrix = [&](const std::string& name, uint32_t rows,
@@ -116,10 +114,11 @@ absl::Status Model::Init(const ModelOptions& options) {
     APR_ASSIGN_OR_RETURN(const Tensor* t, Need(file_, name));
     APR_RETURN_IF_ERROR(CheckDims(file_, *t, {cols, rows}));
     if (!trueno::MatVecSupports(t->type)) {
-      return absl::UnimplementedError(Concat(file_.path, ": tensor '", name, "' has type ",
-                                             trueno::DTypeName(t->type),
-                                             "; the CPU matvec supports f32, f16, bf16, q8_0, "
-                                             "q4_0, q4_K, q5_K, q6_K (convert or requantize)"));
+      return absl::UnimplementedError(
+          Concat(file_.path, ": tensor '", name, "' has type ", trueno::DTypeName(t->type),
+                 "; the CPU matvec supports f32, f16, bf16, q8_0, "
+                 "q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, q4_K, q5_K, q6_K (convert or "
+                 "requantize)"));
     }
     return Matrix{t->type, t->data.data(), static_cast<int>(rows), static_cast<int>(cols)};
   };
@@ -266,13 +265,7 @@ absl::Status Model::RunLayers(std::span<const int32_t> tokens, std::span<const i
   gate_.resize(un * F);
   up_.resize(un * F);
 
-  trueno::RopeParams rope;
-  rope.mode = c.rope_type == aprender::RopeType::kNeox ? trueno::RopeMode::kNeox
-                                                       : trueno::RopeMode::kNormal;
-  rope.theta = c.rope_theta;
-  rope.freq_scale = (c.rope_scaling == aprender::RopeScaling::kLinear && c.rope_scale_factor > 0)
-                        ? 1.0f / c.rope_scale_factor
-                        : 1.0f;
+  trueno::RopeParams rope = engine::RopeParamsFor(c);
   rope.n_rot = hd;
 
   auto matmul = [&](const Matrix& w, const float* in, float* out) {

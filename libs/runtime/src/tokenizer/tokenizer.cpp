@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "tokenizer/tokenizer_impl.h"
+#include "tokenizer/unicode_nfc.h"
 #include "tokenizer/utf8.h"
 #include "trueno/str_cat.h"
 
@@ -169,6 +170,20 @@ absl::StatusOr<Tokenizer> Tokenizer::FromMetadata(const aprender::Metadata& md) 
     auto pre = internal::PreTokenizer::Create(impl->pre_name);
     if (!pre.ok()) return pre.status();
     impl->pre = *std::move(pre);
+    // "tokenizer.apr.normalizer" (written by the tokenizer.json importer) says which Unicode
+    // normalization to apply; without it, qwen2's pre-tokenizer implies NFC (its tokenizer.json
+    // declares "normalizer": {"type": "NFC"}, which llama.cpp's converter drops).
+    const std::string norm = md.GetStringOr("tokenizer.apr.normalizer")
+                                 .value_or(impl->pre_name == "qwen2" || impl->pre_name == "deepseek-r1-qwen"
+                                               ? "NFC"
+                                               : "none");
+    if (norm == "NFC") {
+      impl->nfc = true;
+    } else if (norm != "none") {
+      return absl::UnimplementedError(
+          "tokenizer metadata: tokenizer.apr.normalizer is \"" + norm +
+          "\"; supported: \"NFC\", \"none\"");
+    }
     const aprender::MetaArray* merges = GetArray(md, "tokenizer.ggml.merges");
     if (merges == nullptr) {
       return absl::InvalidArgumentError(
@@ -260,8 +275,13 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
   if (add_special && t.add_bos && t.bos >= 0) out.push_back(t.bos);
   bool prev_special = true;  // SPM: the first fragment gets the dummy-prefix space
   std::string buf;
+  std::string normalized;
   auto encode_raw = [&](std::string_view raw) {
     if (raw.empty()) return;
+    if (t.nfc && !internal::IsNfcQuickYes(raw)) {
+      normalized = internal::NfcNormalize(raw);
+      raw = normalized;
+    }
     switch (t.kind) {
       case VocabKind::kSpm:
         buf.clear();

@@ -75,6 +75,7 @@ struct TokenizerImpl {
   std::array<std::string, 256> byte_to_unicode;              // GPT-2 byte -> UTF-8 of its char
   std::shared_ptr<const internal::PreTokenizer> pre;
   std::string pre_name;
+  bool nfc = false;  // NFC-normalize raw text (between special tokens) before encoding
 
   // WordPiece
   bool lowercase = true;
