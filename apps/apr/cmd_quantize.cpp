@@ -36,7 +36,8 @@ void RegisterQuantize(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("quantize", "Quantize the weight matrices of a model");
   cmd->add_option("IN", opt->in, "input model (any readable format)")->required();
   cmd->add_option("OUT", opt->out, "output path (.gguf, .apr, ...)")->required();
-  cmd->add_option("--type", opt->type, "q4_0|q8_0|q4_k_m|q5_k_m|q6_k|q3_k_m|q2_k|f16|bf16|f32")->required();
+  cmd->add_option("--type", opt->type, "q4_0|q8_0|q4_k_m|q5_k_m|q6_k|q3_k_m|q2_k|f16|bf16|f32")
+      ->required();
   cmd->add_option("--to", opt->to, "gguf|apr|hf|safetensors (default: from the extension)");
   cmd->add_flag("--json", opt->json, "print a JSON summary");
   cmd->callback([opt, &exit_code] { exit_code = RunQuantize(*opt); });

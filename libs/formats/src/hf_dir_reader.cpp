@@ -144,12 +144,13 @@ absl::StatusOr<HfConfig> ParseConfig(const json::object& cfg, const std::string&
         c.rope_attn_factor = attention / base;
         c.rope_beta_fast = GetNumber(*scaling, "beta_fast");
         c.rope_beta_slow = GetNumber(*scaling, "beta_slow");
-        for (double v : {c.rope_attn_factor, c.rope_beta_fast.value_or(1.0),
-                         c.rope_beta_slow.value_or(1.0)}) {
+        for (double v :
+             {c.rope_attn_factor, c.rope_beta_fast.value_or(1.0), c.rope_beta_slow.value_or(1.0)}) {
           if (!(v > 0.0) || !std::isfinite(v)) {
             return absl::InvalidArgumentError(trueno::Concat(
-                path, ": rope_scaling attention_factor/mscale, beta_fast and beta_slow must be "
-                      "positive finite numbers"));
+                path,
+                ": rope_scaling attention_factor/mscale, beta_fast and beta_slow must be "
+                "positive finite numbers"));
           }
         }
       }

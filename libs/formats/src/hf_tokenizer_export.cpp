@@ -87,8 +87,8 @@ absl::Status WriteTokenizerJson(const Metadata& md, const std::vector<std::strin
     vocab[t] = id;
   }
   root["added_tokens"] = std::move(added);
-  const std::string norm = md.GetStringOr("tokenizer.apr.normalizer").value_or(
-      pre == kPreQwen2 ? "NFC" : "none");
+  const std::string norm =
+      md.GetStringOr("tokenizer.apr.normalizer").value_or(pre == kPreQwen2 ? "NFC" : "none");
   root["normalizer"] =
       norm == "NFC" ? json::value(json::object{{"type", "NFC"}}) : json::value(nullptr);
   root["pre_tokenizer"] = PreTokenizer(pre);

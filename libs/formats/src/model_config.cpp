@@ -194,10 +194,11 @@ absl::StatusOr<ModelConfig> ModelConfigFromMetadata(const Metadata& md) {
   APR_ASSIGN_OR_RETURN(c.rope_yarn_beta_slow,
                        FindPositiveFloat(md, Key(a, "rope.scaling.yarn_beta_slow"), 1.0f));
   if (c.rope_scaling == RopeScaling::kYarn && c.rope_orig_ctx == 0) {
-    return absl::InvalidArgumentError(trueno::Concat(
-        "metadata key '", Key(a, "rope.scaling.original_context_length"),
-        "' (or '", Key(a, "context_length"), "') is needed for YaRN scaling; set it to the "
-        "context length the model was trained with"));
+    return absl::InvalidArgumentError(trueno::Concat("metadata key '",
+                                                     Key(a, "rope.scaling.original_context_length"),
+                                                     "' (or '", Key(a, "context_length"),
+                                                     "') is needed for YaRN scaling; set it to the "
+                                                     "context length the model was trained with"));
   }
 
   // Vocabulary: the token list is authoritative; "<arch>.vocab_size" otherwise; else the

@@ -119,9 +119,9 @@ absl::StatusOr<QuantPreset> ParseQuantPreset(std::string_view name) {
   for (const auto& i : kPresets) {
     if (i.name == lower) return i.preset;
   }
-  return absl::InvalidArgumentError(
-      trueno::Concat("unknown quantization preset '", std::string(name),
-                     "'; expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k, q2_k, q3_k_m"));
+  return absl::InvalidArgumentError(trueno::Concat(
+      "unknown quantization preset '", std::string(name),
+      "'; expected one of f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, q6_k, q2_k, q3_k_m"));
 }
 
 std::string_view QuantPresetName(QuantPreset p) { return Info(p).name; }
@@ -211,9 +211,9 @@ absl::StatusOr<std::vector<DType>> PlanQuantization(const ModelFile& in, QuantPr
         } else if (p == QuantPreset::kQ2_K) {
           type = DType::kQ3_K;
         } else if (p == QuantPreset::kQ3_K_M) {
-          type = i_layer < layers / 16                                ? DType::kQ5_K
+          type = i_layer < layers / 16                              ? DType::kQ5_K
                  : arch != "falcon" || UseMoreBits(i_layer, layers) ? DType::kQ4_K
-                                                                      : DType::kQ3_K;
+                                                                    : DType::kQ3_K;
         }
         ++i_ffn_down;
       } else if (Contains(name, "attn_output.weight")) {

@@ -60,7 +60,8 @@ double RopePairScale(const RopeParams& params, int n_rot, int i) {
   // Pair index at which the wavelength completes `rotations` turns over the original context.
   const double log_theta = std::log(static_cast<double>(params.theta));
   auto corr_dim = [&](double rotations) {
-    return n_rot * std::log(params.yarn_orig_ctx / (rotations * 2.0 * std::numbers::pi)) / (2.0 * log_theta);
+    return n_rot * std::log(params.yarn_orig_ctx / (rotations * 2.0 * std::numbers::pi)) /
+           (2.0 * log_theta);
   };
   const double low = std::max(0.0, std::floor(corr_dim(params.yarn_beta_fast)));
   const double high = std::min(n_rot - 1.0, std::ceil(corr_dim(params.yarn_beta_slow)));

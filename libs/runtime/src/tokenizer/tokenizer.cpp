@@ -173,16 +173,15 @@ absl::StatusOr<Tokenizer> Tokenizer::FromMetadata(const aprender::Metadata& md) 
     // "tokenizer.apr.normalizer" (written by the tokenizer.json importer) says which Unicode
     // normalization to apply; without it, qwen2's pre-tokenizer implies NFC (its tokenizer.json
     // declares "normalizer": {"type": "NFC"}, which llama.cpp's converter drops).
-    const std::string norm = md.GetStringOr("tokenizer.apr.normalizer")
-                                 .value_or(impl->pre_name == "qwen2" || impl->pre_name == "deepseek-r1-qwen"
-                                               ? "NFC"
-                                               : "none");
+    const std::string norm =
+        md.GetStringOr("tokenizer.apr.normalizer")
+            .value_or(impl->pre_name == "qwen2" || impl->pre_name == "deepseek-r1-qwen" ? "NFC"
+                                                                                        : "none");
     if (norm == "NFC") {
       impl->nfc = true;
     } else if (norm != "none") {
-      return absl::UnimplementedError(
-          "tokenizer metadata: tokenizer.apr.normalizer is \"" + norm +
-          "\"; supported: \"NFC\", \"none\"");
+      return absl::UnimplementedError("tokenizer metadata: tokenizer.apr.normalizer is \"" + norm +
+                                      "\"; supported: \"NFC\", \"none\"");
     }
     const aprender::MetaArray* merges = GetArray(md, "tokenizer.ggml.merges");
     if (merges == nullptr) {
