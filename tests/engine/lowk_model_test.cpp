@@ -91,7 +91,7 @@ TEST_CASE("apr quantize --type q2_k and q3_k_m give models that apr run generate
   const std::string f32 = dir.file("base.gguf");
   // Rows of 256 so the K types apply (narrower rows fall back to 32-element block types).
   REQUIRE(Apr(dir,
-              "synth --arch llama --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
+              "synth --arch llama --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 --vocab 300 "
               "--type f32 --seed 5 -o '" +
                   f32 + "'",
               &out, &err) == 0);
