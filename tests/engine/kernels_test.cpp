@@ -433,7 +433,7 @@ TEST_CASE("MatMulMulti checks every job before running any", "[kernels]") {
   std::vector<uint8_t> w(4096, 0);
   std::vector<float> x(256, 1.0f), y0(4, -1.0f), y1(4, -1.0f);
   const trueno::MatMulJob jobs[] = {{DType::kF32, w.data(), 2, y0.data()},
-                                    {DType::kQ2_K, w.data(), 1, y1.data()}};
+                                    {DType::kQ8_K, w.data(), 1, y1.data()}};
   CHECK(trueno::MatMulMulti(jobs, 256, x.data(), 1).code() == absl::StatusCode::kUnimplemented);
   CHECK(y0[0] == -1.0f);  // the valid first job did not run
 }
