@@ -1,0 +1,182 @@
+// MatMul dispatch: fused dequantize+dot kernels for n_tokens <= 8 (matvec.cu); larger batches
+// dequantize row tiles of W to f16 in scratch and run cublasGemmEx (f16 inputs, f32 accumulate)
+// with the activations converted to f16 once. F32 and F16 weights go to cuBLAS without a copy.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "context_impl.h"
+#include "cuda_check.h"
+#include "dequant.cuh"
+#include "matmul_internal.h"
+#include "trueno/status_macros.h"
+#include "trueno/str_cat.h"
+
+namespace trueno::cuda {
+namespace internal {
+namespace {
+
+constexpr int kThreads = 256;
+// Elements of W dequantized per cuBLAS call (64 MiB of f16 scratch).
+constexpr size_t kTileElems = size_t{32} << 20;
+
+// One thread per chunk; stores 4 halves (8 bytes) per emitted group.
+template <class C>
+__global__ void __launch_bounds__(kThreads)
+    DequantHalfKernel(const uint8_t* __restrict__ w, size_t row_bytes, int n_rows, int cols,
+                      __half* __restrict__ out) {
+  const int nch = cols / C::kElems;
+  const size_t total = static_cast<size_t>(n_rows) * nch;
+  for (size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const size_t r = idx / nch;
+    const int ch = static_cast<int>(idx % nch);
+    __half* o = out + r * cols;
+    auto emit = [&](int i, float w0, float w1, float w2, float w3) {
+      __half2* p = reinterpret_cast<__half2*>(o + i);
+      p[0] = __floats2half2_rn(w0, w1);
+      p[1] = __floats2half2_rn(w2, w3);
+    };
+    C::Values(w + r * row_bytes, ch, emit);
+  }
+}
+
+template <class C>
+__global__ void __launch_bounds__(kThreads)
+    DequantHalfElemKernel(const uint8_t* __restrict__ w, size_t row_bytes, int n_rows, int cols,
+                          __half* __restrict__ out) {
+  const size_t total = static_cast<size_t>(n_rows) * cols;
+  for (size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    const size_t r = idx / cols;
+    const int j = static_cast<int>(idx % cols);
+    out[idx] = __float2half_rn(C::Elem(w + r * row_bytes, j));
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    FloatToHalfKernel(const float* __restrict__ x, size_t n, __half* __restrict__ out) {
+  for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    out[i] = __float2half_rn(x[i]);
+  }
+}
+
+unsigned GridFor(size_t work) {
+  return static_cast<unsigned>(std::min<size_t>((work + kThreads - 1) / kThreads, 65536));
+}
+
+}  // namespace
+
+absl::Status LaunchDequantToHalf(DType wtype, const uint8_t* w, size_t row_bytes, int n_rows,
+                                 int cols, void* out, cudaStream_t stream) {
+  auto* o = static_cast<__half*>(out);
+  const bool known = DispatchType(wtype, [&](auto codec) {
+    using C = decltype(codec);
+    const bool chunked = (reinterpret_cast<uintptr_t>(w) & 15u) == 0 && cols % C::kElems == 0 &&
+                         (C::kElems != 8 || row_bytes % 16 == 0);
+    if (chunked) {
+      const size_t work = static_cast<size_t>(n_rows) * (cols / C::kElems);
+      DequantHalfKernel<C><<<GridFor(work), kThreads, 0, stream>>>(w, row_bytes, n_rows, cols, o);
+    } else {
+      const size_t work = static_cast<size_t>(n_rows) * cols;
+      DequantHalfElemKernel<C>
+          <<<GridFor(work), kThreads, 0, stream>>>(w, row_bytes, n_rows, cols, o);
+    }
+  });
+  if (!known) return absl::UnimplementedError("CUDA dequantize: unsupported weight type");
+  TRUENO_CUDA_CHECK_LAUNCH();
+  return absl::OkStatus();
+}
+
+absl::Status LaunchFloatToHalf(const float* x, size_t n, void* out, cudaStream_t stream) {
+  FloatToHalfKernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, static_cast<__half*>(out));
+  TRUENO_CUDA_CHECK_LAUNCH();
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+
+bool MatMulSupports(DType wtype) {
+  switch (wtype) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ8_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols, const float* x,
+                    int n_tokens, float* y) {
+  if (!MatMulSupports(wtype)) {
+    return absl::UnimplementedError(Concat("cuda::MatMul: weight type ", DTypeName(wtype),
+                                           " is not supported (supported: f32, f16, bf16, q8_0, "
+                                           "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)"));
+  }
+  if (rows <= 0 || cols <= 0 || n_tokens <= 0 || w == nullptr || x == nullptr || y == nullptr) {
+    return absl::InvalidArgumentError(Concat("cuda::MatMul: invalid shape rows=", rows, " cols=",
+                                             cols, " n_tokens=", n_tokens, " or null pointer"));
+  }
+  const DTypeTraits& tr = Traits(wtype);
+  if (cols % static_cast<int>(tr.block_elems) != 0) {
+    return absl::InvalidArgumentError(Concat("cuda::MatMul: cols=", cols,
+                                             " is not a multiple of the ", tr.name, " block size ",
+                                             tr.block_elems));
+  }
+  const size_t row_bytes = static_cast<size_t>(cols) / tr.block_elems * tr.block_bytes;
+  const auto* wb = static_cast<const uint8_t*>(w);
+  Context::Impl& m = ctx.impl();
+  TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
+
+  if (n_tokens <= internal::kMatVecMaxTokens) {
+    return internal::LaunchMatVec(wtype, wb, row_bytes, rows, cols, x, n_tokens, y, m.stream);
+  }
+
+  // Large batch: cuBLAS. Column-major view: C (rows x n) = W^T (rows x cols) * X (cols x n), W
+  // stored as a cols x rows column-major matrix (lda = cols), X as cols x n (ldb = cols), Y as
+  // rows x n (ldc = rows).
+  const float alpha = 1.0f, beta = 0.0f;
+  if (wtype == DType::kF32) {
+    TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(
+        m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n_tokens, cols, &alpha, w, CUDA_R_32F, cols, x,
+        CUDA_R_32F, cols, &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return absl::OkStatus();
+  }
+  const size_t x_elems = static_cast<size_t>(n_tokens) * cols;
+  APR_ASSIGN_OR_RETURN(void* xh, m.Scratch(x_elems * sizeof(__half), 1));
+  APR_RETURN_IF_ERROR(internal::LaunchFloatToHalf(x, x_elems, xh, m.stream));
+  if (wtype == DType::kF16) {
+    TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(
+        m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n_tokens, cols, &alpha, w, CUDA_R_16F, cols, xh,
+        CUDA_R_16F, cols, &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return absl::OkStatus();
+  }
+  int tile_rows =
+      static_cast<int>(std::min<size_t>(rows, std::max<size_t>(1, internal::kTileElems / cols)));
+  if (tile_rows >= 128 && tile_rows < rows) tile_rows -= tile_rows % 128;
+  APR_ASSIGN_OR_RETURN(void* wh,
+                       m.Scratch(static_cast<size_t>(tile_rows) * cols * sizeof(__half), 0));
+  for (int r0 = 0; r0 < rows; r0 += tile_rows) {
+    const int nr = std::min(tile_rows, rows - r0);
+    APR_RETURN_IF_ERROR(internal::LaunchDequantToHalf(
+        wtype, wb + static_cast<size_t>(r0) * row_bytes, row_bytes, nr, cols, wh, m.stream));
+    TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, nr, n_tokens,
+                                                  cols, &alpha, wh, CUDA_R_16F, cols, xh,
+                                                  CUDA_R_16F, cols, &beta, y + r0, CUDA_R_32F, rows,
+                                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace trueno::cuda

@@ -1,0 +1,247 @@
+// CUDA MatMul / EmbedRows against the CPU reference: weights quantized on the host, dequantized
+// with trueno's scalar DequantizeRow, and multiplied in float64. Outputs are poisoned with NaN
+// before every launch, so an unwritten element fails the finiteness check.
+//
+// Error bounds (relative L2 norm of the difference):
+//  - n_tokens <= 8, fused kernels: f32 products and sums over <= 4096 terms, ~1e-6 in practice;
+//    bound 2e-5.
+//  - n_tokens > 8, cuBLAS: weights and activations rounded to f16 (relative rounding error
+//    <= 2^-11 each, random sign), f32 accumulation: ~3e-4 expected; bound 2e-3. F32 weights use
+//    an f32 GEMM: bound 2e-5 like the fused kernels... unless cuBLAS picks TF32; 1e-4 then is
+//    still far below TF32's ~5e-4, so a silent TF32 fallback fails the test.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "gpu_test_util.h"
+#include "trueno/cuda.h"
+#include "trueno/dtype.h"
+#include "trueno/quantize.h"
+
+namespace tc = trueno::cuda;
+using trueno::DType;
+
+namespace {
+
+const DType kAllTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0,
+                           DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                           DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+size_t RowBytes(DType t, int cols) {
+  const auto& tr = trueno::Traits(t);
+  return static_cast<size_t>(cols) / tr.block_elems * tr.block_bytes;
+}
+
+// Random weights of `type` and their float dequantization (the reference values).
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> deq;
+};
+
+Weights MakeWeights(DType type, int rows, int cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  Weights w;
+  const size_t rb = RowBytes(type, cols);
+  w.bytes.resize(rb * rows);
+  w.deq.resize(static_cast<size_t>(rows) * cols);
+  std::vector<float> src(cols);
+  for (int r = 0; r < rows; ++r) {
+    // Rows of different magnitude, so per-block scales vary.
+    const float scale = 0.02f * (1.0f + static_cast<float>(r % 7));
+    for (float& v : src) v = dist(rng) * scale;
+    REQUIRE(trueno::QuantizeRow(type, src.data(), w.bytes.data() + rb * r, cols).ok());
+    REQUIRE(trueno::DequantizeRow(type, w.bytes.data() + rb * r,
+                                  w.deq.data() + static_cast<size_t>(r) * cols, cols)
+                .ok());
+  }
+  return w;
+}
+
+std::vector<float> RandomFloats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+template <typename T>
+tc::DeviceBuffer ToDevice(tc::Context& ctx, const std::vector<T>& v, size_t extra_bytes = 0) {
+  auto buf = tc::DeviceBuffer::Allocate(v.size() * sizeof(T) + extra_bytes + 16, "test buffer");
+  REQUIRE(buf.ok());
+  REQUIRE(ctx.Upload(static_cast<char*>(buf->data()) + extra_bytes, v.data(), v.size() * sizeof(T))
+              .ok());
+  return std::move(*buf);
+}
+
+void Poison(tc::Context& ctx, void* dst, size_t floats) {
+  std::vector<uint8_t> nan(floats * sizeof(float), 0xFF);  // 0xFFFFFFFF is a NaN
+  REQUIRE(ctx.Upload(dst, nan.data(), nan.size()).ok());
+}
+
+struct Errors {
+  double rel_l2 = 0;
+  int non_finite = 0;
+};
+
+Errors Compare(const std::vector<float>& got, const std::vector<double>& ref) {
+  double num = 0, den = 0;
+  Errors e;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) {
+      ++e.non_finite;
+      continue;
+    }
+    const double d = static_cast<double>(got[i]) - ref[i];
+    num += d * d;
+    den += ref[i] * ref[i];
+  }
+  e.rel_l2 = std::sqrt(num / (den > 0 ? den : 1.0));
+  return e;
+}
+
+// Runs one MatMul on the device and checks it against the float64 reference.
+void CheckMatMul(tc::Context& ctx, DType type, int rows, int cols, int n_tokens, uint32_t seed,
+                 size_t x_offset_bytes = 0) {
+  INFO("type=" << trueno::DTypeName(type) << " rows=" << rows << " cols=" << cols
+               << " n_tokens=" << n_tokens << " seed=" << seed << " x_offset=" << x_offset_bytes);
+  const Weights w = MakeWeights(type, rows, cols, seed);
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens) * cols, seed + 1);
+  std::vector<double> ref(static_cast<size_t>(n_tokens) * rows);
+  for (int t = 0; t < n_tokens; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      double acc = 0;
+      const float* wr = w.deq.data() + static_cast<size_t>(r) * cols;
+      const float* xt = x.data() + static_cast<size_t>(t) * cols;
+      for (int c = 0; c < cols; ++c) acc += static_cast<double>(wr[c]) * xt[c];
+      ref[static_cast<size_t>(t) * rows + r] = acc;
+    }
+  }
+  tc::DeviceBuffer dw = ToDevice(ctx, w.bytes);
+  tc::DeviceBuffer dx = ToDevice(ctx, x, x_offset_bytes);
+  auto dy = tc::DeviceBuffer::Allocate(ref.size() * sizeof(float), "y");
+  REQUIRE(dy.ok());
+  Poison(ctx, dy->data(), ref.size());
+  const auto* xp =
+      reinterpret_cast<const float*>(static_cast<const char*>(dx.data()) + x_offset_bytes);
+  absl::Status st = tc::MatMul(ctx, type, dw.data(), rows, cols, xp, n_tokens, dy->as<float>());
+  INFO(std::string(st.message()));
+  REQUIRE(st.ok());
+  REQUIRE(ctx.Synchronize().ok());
+  std::vector<float> got(ref.size());
+  REQUIRE(ctx.Download(got.data(), dy->data(), got.size() * sizeof(float)).ok());
+  const Errors e = Compare(got, ref);
+  const bool gemm = n_tokens > 8;
+  const double bound = !gemm ? 2e-5 : (type == DType::kF32 ? 1e-4 : 2e-3);
+  std::printf("matmul %-5s rows=%-5d cols=%-5d n=%-4d rel_l2=%.3g (bound %.0e)\n",
+              std::string(trueno::DTypeName(type)).c_str(), rows, cols, n_tokens, e.rel_l2, bound);
+  CHECK(e.non_finite == 0);
+  CHECK(e.rel_l2 <= bound);
+}
+
+}  // namespace
+
+TEST_CASE("cuda MatMul matches the float64 reference for every weight type and batch size",
+          "[gpu]") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  uint32_t seed = 1000;
+  for (DType type : kAllTypes) {
+    REQUIRE(tc::MatMulSupports(type));
+    for (int n : {1, 2, 3, 5, 8, 64, 300}) CheckMatMul(**ctx, type, 37, 512, n, ++seed);
+  }
+}
+
+TEST_CASE("cuda MatMul handles rows not multiple of 16 bytes and unaligned activations", "[gpu]") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  uint32_t seed = 2000;
+  // Plain types with cols % 8 != 0: per-element kernels (both paths).
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (int n : {1, 3, 8, 64}) CheckMatMul(**ctx, type, 29, 100, n, ++seed);
+  }
+  // Activations at a 4-byte offset: every type falls back to the per-element kernel.
+  for (DType type : kAllTypes) CheckMatMul(**ctx, type, 21, 256, 3, ++seed, 4);
+}
+
+TEST_CASE("cuda MatMul over several f16 scratch tiles and qwen-like widths", "[gpu]") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  // 4096 columns -> 8192 rows per f16 tile: 8195 rows need two tiles, the second of 3 rows.
+  CheckMatMul(**ctx, DType::kQ4_K, 8195, 4096, 9, 3001);
+  // 896-wide rows as in qwen2.5-0.5B (Q5_0 / Q8_0 there) and a 4864-wide Q6_K down projection.
+  for (int n : {1, 7, 33}) {
+    CheckMatMul(**ctx, DType::kQ5_0, 131, 896, n, 3100 + n);
+    CheckMatMul(**ctx, DType::kQ8_0, 131, 896, n, 3200 + n);
+    CheckMatMul(**ctx, DType::kQ6_K, 67, 4864, n, 3300 + n);
+  }
+}
+
+TEST_CASE("cuda MatMul rejects bad arguments with clear statuses", "[gpu]") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  auto buf = tc::DeviceBuffer::Allocate(1 << 16, "args");
+  REQUIRE(buf.ok());
+  float* p = buf->as<float>();
+  CHECK_FALSE(tc::MatMulSupports(DType::kQ2_K));
+  CHECK(tc::MatMul(**ctx, DType::kQ2_K, p, 4, 256, p, 1, p).code() ==
+        absl::StatusCode::kUnimplemented);
+  CHECK(tc::MatMul(**ctx, DType::kQ4_K, p, 4, 100, p, 1, p).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(tc::MatMul(**ctx, DType::kQ4_0, p, 0, 32, p, 1, p).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(tc::MatMul(**ctx, DType::kQ4_0, p, 4, 32, p, 0, p).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(tc::MatMul(**ctx, DType::kQ4_0, nullptr, 4, 32, p, 1, p).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(tc::EmbedRows(**ctx, DType::kQ4_K, p, 4, 100, nullptr, 0, p).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(ctx->get()->Synchronize().ok());
+}
+
+TEST_CASE("cuda EmbedRows returns dequantized rows and zeros for ids out of range", "[gpu]") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  uint32_t seed = 4000;
+  const std::vector<int32_t> ids = {0, 7, -1, 49, 50, 7, 1 << 30, 23};
+  for (DType type : kAllTypes) {
+    for (int dim : {256, 512, 100}) {
+      if (dim % static_cast<int>(trueno::Traits(type).block_elems) != 0) continue;
+      INFO("type=" << trueno::DTypeName(type) << " dim=" << dim << " seed=" << seed + 1);
+      const int n_rows = 50;
+      const Weights w = MakeWeights(type, n_rows, dim, ++seed);
+      tc::DeviceBuffer dt = ToDevice(**ctx, w.bytes);
+      tc::DeviceBuffer di = ToDevice(**ctx, ids);
+      const size_t n_out = ids.size() * dim;
+      auto dout = tc::DeviceBuffer::Allocate(n_out * sizeof(float), "embed out");
+      REQUIRE(dout.ok());
+      Poison(**ctx, dout->data(), n_out);
+      REQUIRE(tc::EmbedRows(**ctx, type, dt.data(), n_rows, dim, di.as<int32_t>(),
+                            static_cast<int>(ids.size()), dout->as<float>())
+                  .ok());
+      std::vector<float> got(n_out);
+      REQUIRE(ctx->get()->Download(got.data(), dout->data(), n_out * sizeof(float)).ok());
+      int bad = 0;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const int id = ids[i];
+        const bool valid = id >= 0 && id < n_rows;
+        for (int j = 0; j < dim; ++j) {
+          const float g = got[i * dim + j];
+          // The device may fuse d*q - m into one FMA: a few ulps of the row's largest value.
+          const float r = valid ? w.deq[static_cast<size_t>(id) * dim + j] : 0.0f;
+          if (!std::isfinite(g) || std::fabs(g - r) > 1e-6f * (std::fabs(r) + 0.2f)) ++bad;
+        }
+      }
+      CHECK(bad == 0);
+    }
+  }
+}
