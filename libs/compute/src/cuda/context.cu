@@ -32,8 +32,8 @@ absl::StatusOr<DeviceInfo> QueryDevice(int index) {
   if (index < 0 || index >= n) {
     return absl::FailedPreconditionError(
         n == 0 ? std::string("no CUDA device found (driver missing or no GPU); run with --no-gpu")
-               : "CUDA device " + std::to_string(index) + " does not exist (" + std::to_string(n) +
-                     " found)");
+               : "CUDA device " + std::to_string(index) + " does not exist (" +
+                     std::to_string(n) + " found)");
   }
   cudaDeviceProp prop;
   TRUENO_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, index));
