@@ -21,24 +21,44 @@ constexpr int kThreads = 256;
 // Elements of W dequantized per cuBLAS call (64 MiB of f16 scratch).
 constexpr size_t kTileElems = size_t{32} << 20;
 
-// One thread per chunk; stores 4 halves (8 bytes) per emitted group.
+// One thread per chunk. kThreads consecutive chunks cover one contiguous run of the output (rows
+// are contiguous and a K-type super-block's 4 chunks stay in one block), so the block decodes into
+// shared memory and then writes the run with coalesced 16-byte stores. A 16-byte pad after every
+// kPadEvery halves spreads the lanes' shared-memory stores over the banks.
 template <class C>
 __global__ void __launch_bounds__(kThreads)
     DequantHalfKernel(const uint8_t* __restrict__ w, size_t row_bytes, int n_rows, int cols,
                       __half* __restrict__ out) {
+  constexpr int kPadEvery = C::kElems < 64 ? C::kElems : 64;
+  constexpr int kRun = kThreads * C::kElems;  // halves per block iteration
+  __shared__ __align__(16) __half tile[kRun + kRun / kPadEvery * 8];
   const int nch = cols / C::kElems;
   const size_t total = static_cast<size_t>(n_rows) * nch;
-  for (size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    const size_t r = idx / nch;
-    const int ch = static_cast<int>(idx % nch);
-    __half* o = out + r * cols;
-    auto emit = [&](int i, float w0, float w1, float w2, float w3) {
-      __half2* p = reinterpret_cast<__half2*>(o + i);
-      p[0] = __floats2half2_rn(w0, w1);
-      p[1] = __floats2half2_rn(w2, w3);
-    };
-    C::Values(w + r * row_bytes, ch, emit);
+  for (size_t base = static_cast<size_t>(blockIdx.x) * kThreads; base < total;
+       base += static_cast<size_t>(gridDim.x) * kThreads) {
+    const size_t idx = base + threadIdx.x;
+    const size_t first = base * C::kElems;  // flat output element of this run's start
+    if (idx < total) {
+      const size_t r = idx / nch;
+      const int ch = static_cast<int>(idx % nch);
+      const size_t row_start = r * cols;
+      auto emit = [&](int i, float w0, float w1, float w2, float w3) {
+        const int local = static_cast<int>(row_start + i - first);
+        __half2* p = reinterpret_cast<__half2*>(tile + local + local / kPadEvery * 8);
+        p[0] = __floats2half2_rn(w0, w1);
+        p[1] = __floats2half2_rn(w2, w3);
+      };
+      C::Values(w + r * row_bytes, ch, emit);
+    }
+    __syncthreads();
+    const size_t chunks = total - base < kThreads ? total - base : kThreads;
+    const int n16 = static_cast<int>(chunks * C::kElems / 8);
+    for (int v = threadIdx.x; v < n16; v += kThreads) {
+      const int local = 8 * v;
+      reinterpret_cast<uint4*>(out + first)[v] =
+          *reinterpret_cast<const uint4*>(tile + local + local / kPadEvery * 8);
+    }
+    __syncthreads();
   }
 }
 
@@ -140,7 +160,10 @@ absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols
   TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
 
   if (n_tokens <= internal::kMatVecMaxTokens) {
-    return internal::LaunchMatVec(wtype, wb, row_bytes, rows, cols, x, n_tokens, y, m.stream);
+    APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
+                                             internal::kScratchActPermuted));
+    return internal::LaunchMatVec(wtype, wb, row_bytes, rows, cols, x, n_tokens, y,
+                                  static_cast<float*>(xp), m.stream);
   }
 
   // Large batch: cuBLAS. Column-major view: C (rows x n) = W^T (rows x cols) * X (cols x n), W
@@ -154,7 +177,7 @@ absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols
     return absl::OkStatus();
   }
   const size_t x_elems = static_cast<size_t>(n_tokens) * cols;
-  APR_ASSIGN_OR_RETURN(void* xh, m.Scratch(x_elems * sizeof(__half), 1));
+  APR_ASSIGN_OR_RETURN(void* xh, m.Scratch(x_elems * sizeof(__half), internal::kScratchActHalf));
   APR_RETURN_IF_ERROR(internal::LaunchFloatToHalf(x, x_elems, xh, m.stream));
   if (wtype == DType::kF16) {
     TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(
@@ -165,8 +188,8 @@ absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols
   int tile_rows =
       static_cast<int>(std::min<size_t>(rows, std::max<size_t>(1, internal::kTileElems / cols)));
   if (tile_rows >= 128 && tile_rows < rows) tile_rows -= tile_rows % 128;
-  APR_ASSIGN_OR_RETURN(void* wh,
-                       m.Scratch(static_cast<size_t>(tile_rows) * cols * sizeof(__half), 0));
+  APR_ASSIGN_OR_RETURN(void* wh, m.Scratch(static_cast<size_t>(tile_rows) * cols * sizeof(__half),
+                                           internal::kScratchWeightTile));
   for (int r0 = 0; r0 < rows; r0 += tile_rows) {
     const int nr = std::min(tile_rows, rows - r0);
     APR_RETURN_IF_ERROR(internal::LaunchDequantToHalf(

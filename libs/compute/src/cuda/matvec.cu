@@ -31,10 +31,44 @@ __device__ __forceinline__ void WarpReduceAndStore(float (&acc)[NT], int lane, i
   }
 }
 
+// Activations in chunk order: the fused kernel's lane L of a warp reads, at its e-th emit, the
+// four activations of chunk 32J + L; storing them at float4 slot (J * E + e) * 32 + L (E = emits
+// per chunk) makes every warp-wide activation load one contiguous 512-byte read, instead of 32
+// reads spread over 32 cache lines (kElems * 4 bytes apart). Reordering runs the codec itself
+// over weight row 0 to learn which elements each emit covers, so it always matches Values().
+template <class C>
+__host__ __device__ constexpr int EmitsPerChunk() {
+  return C::kElems / 4;
+}
+
+size_t PermutedStride(int cols, int elems) {  // floats per token
+  const size_t nch = static_cast<size_t>(cols / elems);
+  return (nch + 31) / 32 * 32 * elems;
+}
+
+template <class C>
+__global__ void __launch_bounds__(256)
+    PermuteActKernel(const uint8_t* __restrict__ w_row0, int cols, const float* __restrict__ x,
+                     int n, size_t stride, float* __restrict__ xp) {
+  const int nch = cols / C::kElems;
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * nch) return;
+  const int t = static_cast<int>(idx / nch), ch = static_cast<int>(idx % nch);
+  const float* xt = x + static_cast<size_t>(t) * cols;
+  float4* o = reinterpret_cast<float4*>(xp + static_cast<size_t>(t) * stride) +
+              static_cast<size_t>(ch >> 5) * EmitsPerChunk<C>() * 32 + (ch & 31);
+  int e = 0;
+  auto emit = [&](int i, float, float, float, float) {
+    o[32 * e] = *reinterpret_cast<const float4*>(xt + i);
+    ++e;
+  };
+  C::Values(w_row0, ch, emit);
+}
+
 template <class C, int NT>
 __global__ void __launch_bounds__(kThreads)
     MatVecKernel(const uint8_t* __restrict__ w, size_t row_bytes, int rows, int cols,
-                 const float* __restrict__ x, int nv, float* __restrict__ y) {
+                 const float* __restrict__ xp, size_t stride, int nv, float* __restrict__ y) {
   const int lane = threadIdx.x & 31;
   const int r = blockIdx.x * kRowsPerBlock + (threadIdx.x >> 5);
   if (r >= rows) return;  // whole warps leave together: no shuffle sees a missing lane
@@ -42,18 +76,23 @@ __global__ void __launch_bounds__(kThreads)
   float acc[NT];
 #pragma unroll
   for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
-  auto emit = [&](int i, float w0, float w1, float w2, float w3) {
-#pragma unroll
-    for (int t = 0; t < NT; ++t) {
-      if (t < nv) {
-        const float4 a =
-            __ldg(reinterpret_cast<const float4*>(x + static_cast<size_t>(t) * cols + i));
-        acc[t] = fmaf(w3, a.w, fmaf(w2, a.z, fmaf(w1, a.y, fmaf(w0, a.x, acc[t]))));
-      }
-    }
-  };
+  const float4* xl = reinterpret_cast<const float4*>(xp) + lane;
   const int nch = cols / C::kElems;
-  for (int ch = lane; ch < nch; ch += 32) C::Values(row, ch, emit);
+  for (int ch = lane; ch < nch; ch += 32) {
+    const float4* xc = xl + static_cast<size_t>(ch >> 5) * EmitsPerChunk<C>() * 32;
+    int e = 0;
+    auto emit = [&](int, float w0, float w1, float w2, float w3) {
+#pragma unroll
+      for (int t = 0; t < NT; ++t) {
+        if (t < nv) {
+          const float4 a = __ldg(xc + static_cast<size_t>(t) * (stride / 4) + 32 * e);
+          acc[t] = fmaf(w3, a.w, fmaf(w2, a.z, fmaf(w1, a.y, fmaf(w0, a.x, acc[t]))));
+        }
+      }
+      ++e;
+    };
+    C::Values(row, ch, emit);
+  }
   WarpReduceAndStore<NT>(acc, lane, nv, rows, r, y);
 }
 
@@ -89,21 +128,37 @@ bool ChunkedOk(const uint8_t* w, size_t row_bytes, int cols, const float* x) {
 
 }  // namespace
 
+size_t MatVecScratchBytes(int cols, int n_tokens) {
+  // PermutedStride(cols, e) <= cols + 31 * e for every chunk size e <= 64.
+  return static_cast<size_t>(n_tokens) * (static_cast<size_t>(cols) + 31 * 64) * sizeof(float);
+}
+
 absl::Status LaunchMatVec(DType wtype, const uint8_t* w, size_t row_bytes, int rows, int cols,
-                          const float* x, int n_tokens, float* y, cudaStream_t stream) {
+                          const float* x, int n_tokens, float* y, float* scratch,
+                          cudaStream_t stream) {
   const dim3 grid((rows + kRowsPerBlock - 1) / kRowsPerBlock);
   const bool known = DispatchType(wtype, [&](auto codec) {
     using C = decltype(codec);
     if (!ChunkedOk<C>(w, row_bytes, cols, x)) {
       MatVecElemKernel<C><<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, x, n_tokens, y);
-    } else if (n_tokens == 1) {
-      MatVecKernel<C, 1><<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, x, n_tokens, y);
+      return;
+    }
+    const size_t stride = PermutedStride(cols, C::kElems);
+    const size_t work = static_cast<size_t>(n_tokens) * (cols / C::kElems);
+    PermuteActKernel<C><<<static_cast<unsigned>((work + 255) / 256), 256, 0, stream>>>(
+        w, cols, x, n_tokens, stride, scratch);
+    if (n_tokens == 1) {
+      MatVecKernel<C, 1>
+          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
     } else if (n_tokens == 2) {
-      MatVecKernel<C, 2><<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, x, n_tokens, y);
+      MatVecKernel<C, 2>
+          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
     } else if (n_tokens <= 4) {
-      MatVecKernel<C, 4><<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, x, n_tokens, y);
+      MatVecKernel<C, 4>
+          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
     } else {
-      MatVecKernel<C, 8><<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, x, n_tokens, y);
+      MatVecKernel<C, 8>
+          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
     }
   });
   if (!known) return absl::UnimplementedError("CUDA MatVec: unsupported weight type");
