@@ -177,6 +177,14 @@ int main(int argc, char** argv) {
     for (int n : {1, 2, 4, 8}) {
       us[n] = 1e6 * TimeMatMul(ctx, c.type, w, c.rows, c.cols, x->as<float>(), n, y->as<float>());
     }
+    // The same batch sizes through the cuBLAS path (where the fused kernels stop paying).
+    double blas_us[9] = {};
+    tc::SetMatVecMaxTokens(0);
+    for (int n : {2, 4, 8}) {
+      blas_us[n] =
+          1e6 * TimeMatMul(ctx, c.type, w, c.rows, c.cols, x->as<float>(), n, y->as<float>());
+    }
+    tc::SetMatVecMaxTokens(8);
     auto gbs = [&](int n) {
       const double bytes =
           static_cast<double>(wh.size()) + 4.0 * n * (static_cast<double>(c.rows) + c.cols);
@@ -204,6 +212,7 @@ int main(int argc, char** argv) {
         std::string(trueno::DTypeName(c.type)).c_str(), c.what, c.rows, c.cols, us[1], gbs(1),
         100.0 * gbs(1) / copy_gbs, us[2], us[4], us[8], gbs(8), s512 * 1e3, flops / s512 / 1e12,
         flops / f512 / 1e12);
+    std::printf("       blas n=2/4/8 us: %.1f %.1f %.1f\n", blas_us[2], blas_us[4], blas_us[8]);
     std::fflush(stdout);
   }
   return 0;

@@ -37,6 +37,7 @@ absl::StatusOr<int> Context::EndCapture() { return NotBuilt(); }
 absl::Status Context::Replay(int) { return NotBuilt(); }
 
 bool MatMulSupports(DType) { return false; }
+void SetMatVecMaxTokens(int) {}
 absl::Status MatMul(Context&, DType, const void*, int, int, const float*, int, float*) {
   return NotBuilt();
 }

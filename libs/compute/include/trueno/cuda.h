@@ -100,6 +100,10 @@ bool MatMulSupports(DType wtype);
 [[nodiscard]] absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols,
                                   const float* x, int n_tokens, float* y);
 
+// Largest n_tokens MatMul serves with the fused dequantize+dot kernels (default and maximum 8);
+// larger batches take the f16-tiles + cuBLAS path. Process-wide; for benchmarks and tuning.
+void SetMatVecMaxTokens(int n);
+
 // out[i][:] = dequantized row ids[i] of `table` (n_rows rows of `dim` elements of `type`).
 // Ids out of range produce zeros (the caller validates ids on the host first).
 [[nodiscard]] absl::Status EmbedRows(Context& ctx, DType type, const void* table, int n_rows,

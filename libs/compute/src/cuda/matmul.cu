@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "context_impl.h"
 #include "cuda_check.h"
@@ -118,6 +119,14 @@ absl::Status LaunchFloatToHalf(const float* x, size_t n, void* out, cudaStream_t
 
 }  // namespace internal
 
+namespace {
+std::atomic<int> g_matvec_max_tokens{internal::kMatVecMaxTokens};
+}  // namespace
+
+void SetMatVecMaxTokens(int n) {
+  g_matvec_max_tokens.store(std::clamp(n, 0, internal::kMatVecMaxTokens));
+}
+
 bool MatMulSupports(DType wtype) {
   switch (wtype) {
     case DType::kF32:
@@ -159,7 +168,7 @@ absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols
   Context::Impl& m = ctx.impl();
   TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
 
-  if (n_tokens <= internal::kMatVecMaxTokens) {
+  if (n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed)) {
     APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
                                              internal::kScratchActPermuted));
     return internal::LaunchMatVec(wtype, wb, row_bytes, rows, cols, x, n_tokens, y,
