@@ -28,6 +28,7 @@ struct ServeArgs {
   int ctx_size = 0;
   int kv_blocks = 0;
   int queue = 64;
+  int prefill_chunk = 256;
   double timeout = 600;
   int threads = 0;
   bool quiet = false;
@@ -60,6 +61,7 @@ int RunServe(const ServeArgs& a) {
   sopt.io_threads = 2;
   sopt.scheduler.max_batch = std::max(1, a.parallel);
   sopt.scheduler.max_queue = std::max(0, a.queue);
+  sopt.scheduler.prefill_chunk = std::max(1, a.prefill_chunk);
   auto server = realizar::HttpServer::Start(**model, *tokenizer, sopt);
   if (!server.ok()) return ServeError(std::string(server.status().message()));
   if (!a.quiet) {
@@ -97,6 +99,10 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--kv-blocks", args->kv_blocks,
                   "KV cache blocks of 16 positions (0 = parallel x context)")
       ->check(CLI::Range(0, 1 << 24));
+  cmd->add_option("--prefill-chunk", args->prefill_chunk,
+                  "prompt tokens prefilled per engine step, over all new requests (smaller: "
+                  "running streams stall less; larger: faster first token)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--queue", args->queue, "requests waiting for admission before 503")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--timeout", args->timeout, "seconds per request before generation is cut")

@@ -37,16 +37,22 @@ class Sampler {
                                                             const SamplerParams& params);
 
   // Applies penalties to a copy of `logits` and picks a token: argmax when temperature <= 0,
-  // otherwise a draw from Candidates.
+  // otherwise a draw from the distribution Candidates describes. Tokens whose probability is
+  // below ~1e-9 of the best token's (n * e^-(ln n + 21)) are never drawn; the draw walks the
+  // candidates in an unspecified but seed-deterministic order.
   int32_t Sample(std::span<const float> logits, std::span<const int32_t> history);
 
   const SamplerParams& params() const { return params_; }
 
  private:
   double Uniform();  // [0, 1) from 53 random bits
+  static double Filter(std::span<const float> logits, const SamplerParams& params, bool ordered,
+                       std::vector<std::pair<int32_t, double>>& cand);
 
   SamplerParams params_;
   std::mt19937_64 rng_;
+  std::vector<float> penalized_;                  // scratch: logits with penalties
+  std::vector<std::pair<int32_t, double>> cand_;  // scratch: candidates
 };
 
 // Index of the largest logit (the lowest index among ties).

@@ -6,6 +6,7 @@
 // not depend on what else is in the batch.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -25,9 +26,12 @@
 namespace realizar {
 
 struct SchedulerOptions {
-  int max_batch = 8;        // sequences decoding at once
-  int max_queue = 64;       // requests waiting for admission; more are rejected
-  int prefill_chunk = 256;  // prompt tokens per prefill step
+  int max_batch = 8;   // sequences decoding at once
+  int max_queue = 64;  // requests waiting for admission; more are rejected
+  // Prompt tokens prefilled per engine iteration, over all new requests together; between two
+  // iterations every running sequence decodes one token. Smaller: running streams stall less
+  // when long prompts arrive; larger: faster time to first token.
+  int prefill_chunk = 256;
 };
 
 enum class FinishReason {
@@ -72,6 +76,7 @@ struct SchedulerStats {
   int kv_blocks_total = 0;
   int kv_blocks_used = 0;
   int max_context = 0;
+  int64_t prefill_tokens_run = 0;  // prompt tokens prefilled since start (monotonic)
 };
 
 class Scheduler {
@@ -129,6 +134,7 @@ class Scheduler {
   bool paused_ = false;                            // guarded by mu_
   int running_count_ = 0;                          // guarded by mu_ (mirror for Stats)
   int blocks_used_ = 0;                            // guarded by mu_ (mirror for Stats)
+  std::atomic<int64_t> prefill_tokens_run_{0};     // written by the engine thread
   int reserved_blocks_ = 0;  // engine thread only: blocks promised to running sequences
 
   std::vector<std::unique_ptr<Sequence>> running_;  // engine thread only

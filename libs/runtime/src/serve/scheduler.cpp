@@ -1,7 +1,8 @@
 // The engine loop. Each iteration: take cancellations and admit waiting requests (under the
-// lock), then outside the lock run at most one prefill chunk per prefilling sequence and one
-// batched decode step over every decoding sequence. Sequences are finished (callbacks, KV
-// blocks freed) as soon as they stop, so their capacity is available to the next admission.
+// lock), then outside the lock run at most prefill_chunk prompt tokens (over all prefilling
+// sequences) and one batched decode step over every decoding sequence. Sequences are finished
+// (callbacks, KV blocks freed) as soon as they stop, so their capacity is available to the next
+// admission.
 #include "realizar/scheduler.h"
 
 #include <tbb/parallel_for.h>
@@ -126,6 +127,7 @@ SchedulerStats Scheduler::Stats() const {
   s.kv_blocks_total = blocks_total_;
   s.kv_blocks_used = blocks_used_;
   s.max_context = max_context_;
+  s.prefill_tokens_run = prefill_tokens_run_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -217,18 +219,24 @@ void Scheduler::AdmitLocked() {
 }
 
 bool Scheduler::Step() {
-  // Prefill: one chunk for each sequence that still has prompt tokens to process.
+  // Prefill: at most prefill_chunk prompt tokens per iteration in total, shared out in
+  // admission order, so a burst of long prompts delays the running streams' next decode step
+  // by one chunk's forward, not by one chunk per new request.
+  int budget = options_.prefill_chunk;
   for (auto& seq : running_) {
+    if (budget <= 0) break;
     if (seq->finished || seq->prefilled >= static_cast<int>(seq->req.prompt.size())) continue;
     if (seq->req.max_tokens == 0) {
       Finish(*seq, FinishReason::kLength);
       continue;
     }
     const int total = static_cast<int>(seq->req.prompt.size());
-    const int n = std::min(options_.prefill_chunk, total - seq->prefilled);
+    const int n = std::min(budget, total - seq->prefilled);
+    budget -= n;
     logits_.resize(static_cast<size_t>(n_vocab_));
     std::span<const int32_t> chunk(seq->req.prompt.data() + seq->prefilled, static_cast<size_t>(n));
     absl::Status s = model_.Forward(chunk, seq->seq_id, seq->prefilled, logits_.data());
+    prefill_tokens_run_.fetch_add(n, std::memory_order_relaxed);
     if (!s.ok()) {
       Finish(*seq, FinishReason::kError, s);
       continue;
