@@ -90,8 +90,10 @@ TEST_CASE("Long prompts arriving together stall a running stream by at most one 
 
   // The running stream: records the prefill counter at each of its tokens.
   std::vector<int64_t> prefill_at_token;
-  std::promise<void> started;
-  bool started_set = false;
+  // At its third token the stream (engine thread) waits until the long prompts are queued, so
+  // they arrive while it runs however fast the tiny model is.
+  std::promise<void> started, submitted;
+  auto submitted_fut = submitted.get_future();
   auto stream_done = std::make_shared<std::promise<GenerationResult>>();
   auto stream_fut = stream_done->get_future();
   GenerationRequest a;
@@ -100,9 +102,9 @@ TEST_CASE("Long prompts arriving together stall a running stream by at most one 
   a.sampler.temperature = 0.0f;
   a.on_token = [&](const realizar::TokenEvent&) {
     prefill_at_token.push_back(s.Stats().prefill_tokens_run);
-    if (prefill_at_token.size() == 3 && !started_set) {
-      started_set = true;
+    if (prefill_at_token.size() == 3) {
       started.set_value();
+      submitted_fut.wait();
     }
     return true;
   };
@@ -122,6 +124,7 @@ TEST_CASE("Long prompts arriving together stall a running stream by at most one 
     r.on_done = [done](const GenerationResult& g) { done->set_value(g); };
     REQUIRE(s.Submit(std::move(r)).ok());
   }
+  submitted.set_value();
   for (auto& f : futs) {
     REQUIRE(f.wait_for(std::chrono::seconds(120)) == std::future_status::ready);
     CHECK(f.get().tokens.size() == 4);
