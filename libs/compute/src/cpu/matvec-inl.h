@@ -458,25 +458,27 @@ HWY_INLINE void DotQ8_0Wide(const BlockQ8_0* HWY_RESTRICT w, const uint8_t* act,
 // -bias * sum(a) / 8 in each of the block's 8 lanes (exact: the activation sums are integers),
 // so the int32 result is the exact block dot product, as in the other kernels. Compiled for
 // VNNI separately (these functions are not inlined) and used only when the CPU has it.
-#pragma GCC push_options
-#pragma GCC target("avx,avx2,bmi,bmi2,fma,f16c,avx512f,avx512vl,avx512dq,avx512bw,avx512vnni")
+// A function attribute (Highway's AVX3 feature list plus VNNI) rather than `#pragma GCC
+// target`, which clang ignores.
+#define TRUENO_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
 
 // [x0 in lanes 0-7, x1 in lanes 8-15]
-inline __m512i PairI32(int32_t x0, int32_t x1) {
+TRUENO_VNNI_ATTR inline __m512i PairI32(int32_t x0, int32_t x1) {
   return _mm512_mask_set1_epi32(_mm512_set1_epi32(x0), 0xFF00, x1);
 }
-inline __m512 PairF32(float x0, float x1) {
+TRUENO_VNNI_ATTR inline __m512 PairF32(float x0, float x1) {
   return _mm512_mask_mov_ps(_mm512_set1_ps(x0), 0xFF00, _mm512_set1_ps(x1));
 }
-inline __m512i LoadPair256(const void* p0, const void* p1) {
+TRUENO_VNNI_ATTR inline __m512i LoadPair256(const void* p0, const void* p1) {
   return _mm512_inserti64x4(
       _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(p0))),
       _mm256_loadu_si256(static_cast<const __m256i*>(p1)), 1);
 }
 
 template <int NT>
-__attribute__((noinline)) void DotQ5_0Vnni(const BlockQ5_0* HWY_RESTRICT w, const uint8_t* act,
-                                           size_t act_stride, int nb, float* out) {
+TRUENO_VNNI_ATTR __attribute__((noinline)) void DotQ5_0Vnni(const BlockQ5_0* HWY_RESTRICT w,
+                                                            const uint8_t* act, size_t act_stride,
+                                                            int nb, float* out) {
   __m512 acc[NT];
   const cpu::ActQ8_0* a[NT];
   for (int t = 0; t < NT; ++t) {
@@ -523,8 +525,9 @@ __attribute__((noinline)) void DotQ5_0Vnni(const BlockQ5_0* HWY_RESTRICT w, cons
 }
 
 template <int NT>
-__attribute__((noinline)) void DotQ8_0Vnni(const BlockQ8_0* HWY_RESTRICT w, const uint8_t* act,
-                                           size_t act_stride, int nb, float* out) {
+TRUENO_VNNI_ATTR __attribute__((noinline)) void DotQ8_0Vnni(const BlockQ8_0* HWY_RESTRICT w,
+                                                            const uint8_t* act, size_t act_stride,
+                                                            int nb, float* out) {
   __m512 acc[NT];
   const cpu::ActQ8_0* a[NT];
   for (int t = 0; t < NT; ++t) {
@@ -552,7 +555,7 @@ __attribute__((noinline)) void DotQ8_0Vnni(const BlockQ8_0* HWY_RESTRICT w, cons
   }
   for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
 }
-#pragma GCC pop_options
+#undef TRUENO_VNNI_ATTR
 
 // VNNI kernels only where the CPU has them; TRUENO_VNNI=0 turns them off (for A/B timing).
 HWY_INLINE bool UseVnni() {
