@@ -20,6 +20,7 @@
 #include <numeric>
 #include <random>
 
+#include "apr_build_info.h"  // generated at build time (cmake/AprGitSha.cmake)
 #include "cli_util.h"
 #include "commands.h"
 #include "inference_session.h"
@@ -28,9 +29,6 @@
 #include "trueno/kernels.h"
 #include "trueno/str_cat.h"
 
-#ifndef APR_GIT_SHA
-#define APR_GIT_SHA "unknown"
-#endif
 
 namespace apr_cli {
 namespace {
@@ -244,7 +242,7 @@ int RunBench(const BenchOptions& opt) {
         {"memory_bandwidth_gb_s", bandwidth / 1e9},
         {"roofline_decode_tok_s", roofline},
         {"decode_roofline_pct", roofline_pct},
-        {"provenance", boost::json::object{{"git_sha", APR_GIT_SHA},
+        {"provenance", boost::json::object{{"git_sha", apr_build::GitSha()},
                                            {"version", std::string(realizar::Version())},
                                            {"compiler", __VERSION__},
                                            {"cpu", cpu},
@@ -271,7 +269,7 @@ int RunBench(const BenchOptions& opt) {
     std::printf("roofline   %.1f GB/s read / %s per token = %.1f tok/s; decode at %.1f%%\n",
                 bandwidth / 1e9, HumanBytes(weight_bytes).c_str(), roofline, roofline_pct);
   }
-  std::printf("%d runs after 1 warm-up; git %s, apr %s\n", opt.runs, APR_GIT_SHA,
+  std::printf("%d runs after 1 warm-up; git %s, apr %s\n", opt.runs, apr_build::GitSha(),
               std::string(realizar::Version()).c_str());
   return 0;
 }

@@ -1,7 +1,9 @@
 // apr run MODEL PROMPT: one completion, streamed to stdout. Quiet by default (a spinner on a
 // terminal's stderr while loading, then only the answer); --verbose adds timings on stderr;
-// --json prints one object instead.
+// --json prints one object instead; --trace FILE writes a per-stage JSON trace (load, tokenize,
+// prefill, decode with each step, detokenize) with durations.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -50,6 +52,30 @@ void PrintVerbose(const InferenceSession& session, const Generation& g, bool cha
                static_cast<unsigned long long>(seed));
 }
 
+// The --trace document: {"command", "model", "stages": [{"name", "ms", ...}], "total_ms"}.
+// Written after the run (also when generation fails after loading, with what was measured).
+class Trace {
+ public:
+  void Add(const char* name, double seconds, boost::json::object extra = {}) {
+    extra["name"] = name;
+    extra["ms"] = seconds * 1e3;
+    stages_.push_back(std::move(extra));
+  }
+  int Write(const std::string& path, const std::string& model, double total_s) const {
+    if (path.empty()) return 0;
+    boost::json::object doc{
+        {"command", "run"}, {"model", model}, {"stages", stages_}, {"total_ms", total_s * 1e3}};
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << boost::json::serialize(doc) << "\n";
+    out.close();
+    if (!out) return Fail("--trace " + path + ": cannot write the file (check the directory)");
+    return 0;
+  }
+
+ private:
+  boost::json::array stages_;
+};
+
 }  // namespace
 
 int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
@@ -58,6 +84,8 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
   if (opt.chat && opt.raw) return Fail("--chat and --raw exclude each other");
   std::string prompt = opt.prompt;
   if (prompt == "-") prompt = ReadAllStdin();
+  const double t_start = NowSeconds();
+  Trace trace;
 
   SessionOptions so;
   so.model_path = opt.path;
@@ -66,6 +94,8 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
   auto loaded = InferenceSession::Load(so);
   if (!loaded.ok()) return Fail(loaded.status());
   InferenceSession& session = **loaded;
+  trace.Add("load", session.load_s(), {{"threads", session.threads()}});
+  const double t_tokenize = NowSeconds();
 
   bool chat = allow_chat && (opt.chat || (!opt.raw && session.has_chat_template()));
   if (!opt.system.empty() && !chat) {
@@ -83,6 +113,8 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
   } else {
     ids = session.EncodePrompt(prompt, false);
   }
+  trace.Add("tokenize", NowSeconds() - t_tokenize,
+            {{"tokens", ids.size()}, {"chat", chat}, {"bytes", prompt.size()}});
   if (ids.empty()) return Fail("the prompt is empty (0 tokens); give some text");
 
   realizar::StreamDecoder decoder(session.tokenizer());
@@ -94,8 +126,11 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
   // The text is what the stream decoder emits (valid UTF-8: bytes that never complete a code
   // point become U+FFFD), so --json's "text" equals the streamed output.
   std::string text;
+  double detok_s = 0;
   auto g = session.Generate(ids, *params, [&](int32_t id) {
+    const double t0 = NowSeconds();
     const std::string piece = decoder.Push(id);
+    detok_s += NowSeconds() - t0;
     text += piece;
     if (stream) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -105,10 +140,26 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
   });
   if (!g.ok()) {
     if (stream) std::fflush(stdout);
+    trace.Write(opt.trace, opt.path, NowSeconds() - t_start);
     return Fail(g.status());
   }
+  const double t_flush = NowSeconds();
   const std::string rest = decoder.Flush();
+  detok_s += NowSeconds() - t_flush;
   text += rest;
+  {
+    const GenerationStats& st = g->stats;
+    trace.Add("prefill", st.prefill_s,
+              {{"tokens", st.prefill_tokens}, {"ttft_ms", st.ttft_s * 1e3}});
+    boost::json::array steps;
+    for (double s : st.step_s) steps.push_back(s * 1e3);
+    trace.Add("decode", st.decode_s,
+              {{"steps", st.decode_steps},
+               {"tokens", g->ids.size()},
+               {"finish_reason", FinishReasonName(g->reason)},
+               {"step_ms", steps}});
+    trace.Add("detokenize", detok_s, {{"bytes", text.size()}});
+  }
   if (stream) {
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fputc('\n', stdout);
@@ -134,7 +185,7 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
     });
   }
   if (opt.verbose) PrintVerbose(session, *g, chat, params->sampler.seed);
-  return 0;
+  return trace.Write(opt.trace, opt.path, NowSeconds() - t_start);
 }
 
 void RegisterRun(CLI::App& app, int& exit_code) {
@@ -147,6 +198,9 @@ void RegisterRun(CLI::App& app, int& exit_code) {
   cmd->add_flag("--raw", opt->raw, "feed the prompt as-is, without a chat template");
   cmd->add_flag("-v,--verbose", opt->verbose, "print load time, token counts and speeds on stderr");
   cmd->add_flag("--json", opt->json, "print one JSON object instead of streaming text");
+  cmd->add_option("--trace", opt->trace,
+                  "write a JSON trace of the stages (load, tokenize, prefill, decode, "
+                  "detokenize) with durations to FILE");
   AddGenerationFlags(cmd, opt->gen);
   cmd->callback([opt, &exit_code] { exit_code = RunCompletion(*opt, /*allow_chat=*/true); });
 }

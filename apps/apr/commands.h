@@ -24,5 +24,7 @@ void RegisterTokenize(CLI::App& app, int& exit_code);
 void RegisterPerplexity(CLI::App& app, int& exit_code);
 void RegisterBench(CLI::App& app, int& exit_code);
 void RegisterServe(CLI::App& app, int& exit_code);
+// apr check: the 10-stage pipeline self-test (cmd_check.cpp).
+void RegisterCheck(CLI::App& app, int& exit_code);
 
 }  // namespace apr_cli

@@ -159,6 +159,7 @@ struct CompletionOptions {
   bool verbose = false;
   bool json = false;
   bool echo = false;
+  std::string trace;  // --trace FILE (apr run): per-stage JSON trace; "" = none
   GenerationFlags gen;
 };
 // Exit status; errors are printed as one line. Without allow_chat the prompt is always raw.

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   apr_cli::RegisterPerplexity(app, exit_code);
   apr_cli::RegisterBench(app, exit_code);
   apr_cli::RegisterServe(app, exit_code);
+  apr_cli::RegisterCheck(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,14 +5,12 @@
 #include <cstring>
 #include <ctime>
 
+#include "apr_build_info.h"  // generated at build time (cmake/AprGitSha.cmake)
 #include "aprender/signing.h"
 #include "trueno/str_cat.h"
 
 #ifndef APR_TOOL_VERSION
 #define APR_TOOL_VERSION "0.1.0"
-#endif
-#ifndef APR_GIT_SHA
-#define APR_GIT_SHA "unknown"
 #endif
 
 namespace aprender::apr_internal {
@@ -401,7 +399,7 @@ absl::StatusOr<DecodedMetadata> DecodeMetadataJson(std::string_view text, const 
 AprProvenance CurrentProvenance() {
   AprProvenance p;
   p.tool = trueno::Concat("aprender ", APR_TOOL_VERSION);
-  p.git_sha = APR_GIT_SHA;
+  p.git_sha = apr_build::GitSha();
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
   gmtime_r(&now, &utc);
