@@ -1,6 +1,7 @@
 // The CUDA entry points of a CPU-only build: they exist so callers need no #ifdefs, and fail
 // with FailedPrecondition naming the reason.
 #include "trueno/cuda.h"
+#include "trueno/cuda_ops.h"
 
 #if !defined(TRUENO_HAVE_CUDA)
 
@@ -44,6 +45,29 @@ absl::Status MatMul(Context&, DType, const void*, int, int, const float*, int, f
 absl::Status EmbedRows(Context&, DType, const void*, int, int, const int32_t*, int, float*) {
   return NotBuilt();
 }
+
+absl::Status RmsNorm(Context&, const float*, const float*, int, int, float, float*) {
+  return NotBuilt();
+}
+absl::Status Add(Context&, const float*, const float*, float*, int64_t) { return NotBuilt(); }
+absl::Status AddBias(Context&, float*, const float*, int, int) { return NotBuilt(); }
+absl::Status SiluMul(Context&, const float*, const float*, float*, int64_t) { return NotBuilt(); }
+absl::Status Rope(Context&, float*, int, int, int, const int32_t*, const RopeConfig&) {
+  return NotBuilt();
+}
+absl::Status KvStore(Context&, const PagedKvLayer&, const float*, const float*, int,
+                     const RowMap&) {
+  return NotBuilt();
+}
+absl::Status AttentionDecode(Context&, const PagedKvLayer&, const float*, int, int, float,
+                             const RowMap&, int, float*) {
+  return NotBuilt();
+}
+absl::Status AttentionPrefill(Context&, const PagedKvLayer&, const float*, int, int, float,
+                              const int32_t*, int, float*) {
+  return NotBuilt();
+}
+absl::Status UploadAsync(Context&, void*, const void*, size_t) { return NotBuilt(); }
 
 }  // namespace trueno::cuda
 

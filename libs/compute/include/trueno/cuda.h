@@ -13,7 +13,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "trueno/dtype.h"
-#include "trueno/kernels.h"
 
 namespace trueno::cuda {
 
