@@ -26,6 +26,8 @@
 #include "inference_session.h"
 #include "realizar/sampler.h"
 #include "realizar/version.h"
+#include "trueno/cuda.h"
+#include "trueno/cuda_ops.h"
 #include "trueno/kernels.h"
 #include "trueno/str_cat.h"
 
@@ -42,6 +44,7 @@ struct BenchOptions {
   int bandwidth_mib = 1024;
   std::string simd;  // Highway target to pin; empty = best
   bool json = false;
+  GpuFlags gpu;
 };
 
 struct Spread {
@@ -162,6 +165,7 @@ int RunBench(const BenchOptions& opt) {
   so.model_path = opt.path;
   so.threads = opt.threads;
   so.ctx_size = opt.prompt_tokens + opt.gen_tokens + 1;
+  so.gpu = opt.gpu;
   auto loaded = InferenceSession::Load(so);
   if (!loaded.ok()) return Fail(loaded.status());
   InferenceSession& session = **loaded;
@@ -217,8 +221,28 @@ int RunBench(const BenchOptions& opt) {
   getrusage(RUSAGE_SELF, &ru);
   const uint64_t peak_rss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux: KiB
   const uint64_t weight_bytes = WeightBytesPerToken(session.file());
-  const double bandwidth =
-      opt.bandwidth_mib > 0 ? MeasureReadBandwidth(opt.bandwidth_mib, session.threads()) : 0.0;
+  // On the GPU: a 4 GiB device-to-device copy (bytes read + written per second).
+  double bandwidth = 0.0;
+  boost::json::object gpu_json;
+  if (model.on_gpu()) {
+    if (opt.bandwidth_mib > 0) {
+      auto bw = trueno::cuda::MeasureCopyBandwidth(opt.gpu.gpu_device, size_t{4} << 30);
+      if (!bw.ok()) return Fail(bw.status());
+      bandwidth = *bw;
+    }
+    auto info = trueno::cuda::QueryDevice(opt.gpu.gpu_device);
+    if (!info.ok()) return Fail(info.status());
+    gpu_json = {{"name", info->name},
+                {"sm", info->sm_major * 10 + info->sm_minor},
+                {"memory_bytes", info->total_bytes},
+                {"driver_version", info->driver_version},
+                {"cuda_runtime_version", info->runtime_version},
+                {"sm_clock_mhz", info->sm_clock_mhz},
+                {"mem_clock_mhz", info->mem_clock_mhz},
+                {"mem_bus_bits", info->mem_bus_bits}};
+  } else if (opt.bandwidth_mib > 0) {
+    bandwidth = MeasureReadBandwidth(opt.bandwidth_mib, session.threads());
+  }
   const double roofline = bandwidth > 0 && weight_bytes > 0 ? bandwidth / weight_bytes : 0.0;
   const double roofline_pct = roofline > 0 ? 100.0 * tg.median / roofline : 0.0;
   const std::string cpu = CpuModel();
@@ -246,7 +270,9 @@ int RunBench(const BenchOptions& opt) {
                                            {"version", std::string(realizar::Version())},
                                            {"compiler", __VERSION__},
                                            {"cpu", cpu},
-                                           {"backend", "cpu"},
+                                           {"backend", model.on_gpu() ? "gpu" : "cpu"},
+                                           {"backend_detail", model.backend_description()},
+                                           {"gpu", gpu_json},
                                            {"simd", trueno::ActiveSimdTarget()},
                                            {"threads", session.threads()}}},
     };
@@ -254,8 +280,12 @@ int RunBench(const BenchOptions& opt) {
     return 0;
   }
   std::printf("model      %s (%s)\n", opt.path.c_str(), session.architecture().c_str());
-  std::printf("backend    cpu, %s, %d threads; %s\n", trueno::ActiveSimdTarget(), session.threads(),
-              cpu.c_str());
+  if (model.on_gpu()) {
+    std::printf("backend    %s\n", model.backend_description().c_str());
+  } else {
+    std::printf("backend    %s, %s, %d threads; %s\n", model.backend_description().c_str(),
+                trueno::ActiveSimdTarget(), session.threads(), cpu.c_str());
+  }
   if (opt.prompt_tokens > 0) {
     std::printf("pp%-7d  %10.1f tok/s  (min %.1f, max %.1f, sd %.1f)  ttft %.1f ms\n",
                 opt.prompt_tokens, pp.median, pp.min, pp.max, pp.stddev, ttft.median * 1e3);
@@ -266,8 +296,9 @@ int RunBench(const BenchOptions& opt) {
   }
   std::printf("peak RSS   %s\n", HumanBytes(peak_rss).c_str());
   if (bandwidth > 0) {
-    std::printf("roofline   %.1f GB/s read / %s per token = %.1f tok/s; decode at %.1f%%\n",
-                bandwidth / 1e9, HumanBytes(weight_bytes).c_str(), roofline, roofline_pct);
+    std::printf("roofline   %.1f GB/s %s / %s per token = %.1f tok/s; decode at %.1f%%\n",
+                bandwidth / 1e9, model.on_gpu() ? "device copy (read + write)" : "read",
+                HumanBytes(weight_bytes).c_str(), roofline, roofline_pct);
   }
   std::printf("%d runs after 1 warm-up; git %s, apr %s\n", opt.runs, apr_build::GitSha(),
               std::string(realizar::Version()).c_str());
@@ -292,6 +323,7 @@ void RegisterBench(CLI::App& app, int& exit_code) {
                   "pin the SIMD target: avx3, avx2, sse4, scalar or best (default: best; the "
                   "TRUENO_SIMD environment variable does the same)");
   cmd->add_flag("--json", opt->json, "print a JSON object");
+  AddGpuFlags(cmd, opt->gpu);
   cmd->callback([opt, &exit_code] { exit_code = RunBench(*opt); });
 }
 

@@ -165,6 +165,8 @@ int RunChat(const ChatOptions& opt) {
   so.model_path = opt.path;
   so.threads = opt.gen.threads;
   so.ctx_size = opt.gen.ctx_size;
+  so.gpu = opt.gen.gpu;
+  so.verbose = opt.verbose;
   auto loaded = InferenceSession::Load(so);
   if (!loaded.ok()) return Fail(loaded.status());
   InferenceSession& session = **loaded;

@@ -43,13 +43,13 @@ void PrintVerbose(const InferenceSession& session, const Generation& g, bool cha
                "ttft        %8.1f ms\n"
                "decode      %8zu tokens  %8.1f ms  %9.1f tok/s\n"
                "finish      %s\n"
-               "backend     cpu (%s), %d threads, seed %llu\n",
+               "backend     %s; cpu %s, %d threads, seed %llu\n",
                session.file().path.c_str(), session.architecture().c_str(), session.context(),
                chat ? "chat" : "raw", session.load_s() * 1e3, st.prompt_tokens, st.prefill_tokens,
                st.prefill_s * 1e3, PerSecond(st.prefill_tokens, st.prefill_s), st.ttft_s * 1e3,
                g.ids.size(), st.decode_s * 1e3, PerSecond(st.decode_steps, st.decode_s),
-               FinishReasonName(g.reason), trueno::ActiveSimdTarget(), session.threads(),
-               static_cast<unsigned long long>(seed));
+               FinishReasonName(g.reason), session.backend().c_str(), trueno::ActiveSimdTarget(),
+               session.threads(), static_cast<unsigned long long>(seed));
 }
 
 // The --trace document: {"command", "model", "stages": [{"name", "ms", ...}], "total_ms"}.
@@ -91,6 +91,8 @@ int RunCompletion(const CompletionOptions& opt, bool allow_chat) {
   so.model_path = opt.path;
   so.threads = opt.gen.threads;
   so.ctx_size = opt.gen.ctx_size;
+  so.gpu = opt.gen.gpu;
+  so.verbose = opt.verbose;
   auto loaded = InferenceSession::Load(so);
   if (!loaded.ok()) return Fail(loaded.status());
   InferenceSession& session = **loaded;

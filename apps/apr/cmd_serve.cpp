@@ -10,6 +10,7 @@
 #include "aprender/model_file.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "inference_session.h"
 #include "realizar/http_server.h"
 #include "realizar/model.h"
 #include "realizar/tokenizer.h"
@@ -32,6 +33,7 @@ struct ServeArgs {
   double timeout = 600;
   int threads = 0;
   bool quiet = false;
+  GpuFlags gpu;
 };
 
 int ServeError(const std::string& message) { return Fail(message); }
@@ -48,6 +50,7 @@ int RunServe(const ServeArgs& a) {
   mopt.max_context = a.ctx_size;
   mopt.max_sequences = std::max(1, a.parallel);
   mopt.kv_blocks = a.kv_blocks;
+  if (absl::Status s = ApplyGpuFlags(a.gpu, mopt); !s.ok()) return Fail(s);
   auto model = realizar::Model::FromFile(*std::move(file), mopt);
   if (!model.ok()) return ServeError(std::string(model.status().message()));
 
@@ -70,6 +73,7 @@ int RunServe(const ServeArgs& a) {
     std::printf("apr serve: %s (context %d, batch %d, KV blocks %d)\n", sopt.model_id.c_str(),
                 (*model)->max_context(), sopt.scheduler.max_batch,
                 (*model)->kv_cache().blocks_total());
+    std::printf("  Backend:  %s\n", (*model)->backend_description().c_str());
     std::printf("  Chat:     %s/\n  OpenAI:   %s/v1\n  Metrics:  %s/metrics\n", base.c_str(),
                 base.c_str(), base.c_str());
     std::printf("Ctrl+C to stop\n");
@@ -110,6 +114,7 @@ void RegisterServe(CLI::App& app, int& exit_code) {
   cmd->add_option("--threads", args->threads, "compute threads (0 = all cores)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--quiet,-q", args->quiet, "print nothing but errors");
+  AddGpuFlags(cmd, args->gpu);
   cmd->callback([args, &exit_code] { exit_code = RunServe(*args); });
 }
 

@@ -91,12 +91,17 @@ absl::StatusOr<std::unique_ptr<InferenceSession>> InferenceSession::Load(
     }
     realizar::ModelOptions mo;
     mo.max_context = options.ctx_size;
+    APR_RETURN_IF_ERROR(ApplyGpuFlags(options.gpu, mo));
     auto model = realizar::Model::FromFile(std::move(file), mo);
     if (!model.ok()) {
       return absl::Status(model.status().code(),
                           trueno::Concat(options.model_path, ": ", model.status().message()));
     }
     s->model_ = std::move(*model);
+    if (options.verbose) {
+      spinner.Stop();
+      std::fprintf(stderr, "backend: %s\n", s->model_->backend_description().c_str());
+    }
   } else {
     s->file_ = std::move(file);
   }
@@ -131,7 +136,34 @@ std::vector<int32_t> InferenceSession::EncodePrompt(const std::string& text, boo
   return ids;
 }
 
+void AddGpuFlags(CLI::App* cmd, GpuFlags& f) {
+  cmd->add_flag("--gpu", f.gpu, "run on the GPU; fail if there is none (default: GPU when usable)");
+  cmd->add_flag("--no-gpu", f.no_gpu, "run on the CPU even when a GPU is usable");
+  cmd->add_option("--gpu-layers", f.gpu_layers,
+                  "layers to offload (default all; partial offload is not implemented yet: all "
+                  "or 0)");
+  cmd->add_option("--gpu-device", f.gpu_device, "CUDA device index (default 0)");
+}
+
+absl::Status ApplyGpuFlags(const GpuFlags& f, realizar::ModelOptions& mo) {
+  if (f.gpu && f.no_gpu) return absl::InvalidArgumentError("--gpu and --no-gpu exclude each other");
+  if (f.gpu_layers < -1) {
+    return absl::InvalidArgumentError(
+        trueno::Concat("--gpu-layers must be >= 0 (or -1 for all), got ", f.gpu_layers));
+  }
+  if (f.gpu_device < 0) {
+    return absl::InvalidArgumentError(
+        trueno::Concat("--gpu-device must be >= 0, got ", f.gpu_device));
+  }
+  using Backend = realizar::ModelOptions::Backend;
+  mo.backend = f.no_gpu ? Backend::kCpu : (f.gpu ? Backend::kGpu : Backend::kAuto);
+  mo.gpu_layers = f.gpu_layers;
+  mo.gpu_device = f.gpu_device;
+  return absl::OkStatus();
+}
+
 void AddGenerationFlags(CLI::App* cmd, GenerationFlags& f) {
+  AddGpuFlags(cmd, f.gpu);
   cmd->add_option("-n,--max-tokens", f.max_tokens, "tokens to generate at most (default 256)");
   cmd->add_option("--temperature,--temp", f.temperature,
                   "sampling temperature; 0 = greedy (default 0.8)");

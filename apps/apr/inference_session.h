@@ -45,8 +45,22 @@ class Spinner {
 // this process may run on), and returns it.
 int ChooseThreads(int requested);
 
+// Backend flags shared by run, chat, pass, bench and serve: the GPU is used by default when this
+// build has CUDA, a device exists and the model fits (--verbose says which backend ran and why).
+struct GpuFlags {
+  bool gpu = false;     // --gpu: require the GPU (fail clearly without one)
+  bool no_gpu = false;  // --no-gpu: run on the CPU
+  int gpu_layers = -1;  // --gpu-layers N: -1 = all; offload is all-or-nothing for now
+  int gpu_device = 0;   // --gpu-device
+};
+void AddGpuFlags(CLI::App* cmd, GpuFlags& flags);
+// Copies the flags into `mo` (backend, device, layers); InvalidArgument names a bad combination.
+absl::Status ApplyGpuFlags(const GpuFlags& flags, realizar::ModelOptions& mo);
+
 struct SessionOptions {
   std::string model_path;
+  GpuFlags gpu;
+  bool verbose = false;    // print the backend the model runs on to stderr after loading
   int threads = 0;         // 0 = ChooseThreads(0)
   int ctx_size = 0;        // 0 = the model's training context (at most 4096)
   bool need_model = true;  // false: tokenizer only (apr tokenize)
@@ -93,6 +107,8 @@ class InferenceSession {
   double load_s() const { return load_s_; }
   std::string architecture() const;
   int context() const { return model_ ? model_->max_context() : 0; }
+  // Where the model runs (realizar::Model::backend_description), "none" without a model.
+  std::string backend() const { return model_ ? model_->backend_description() : "none"; }
 
   // True when the file carries tokenizer.chat_template.
   bool has_chat_template() const { return !chat_template_.empty(); }
@@ -144,6 +160,7 @@ struct GenerationFlags {
   std::optional<uint64_t> seed;
   int threads = 0;
   int ctx_size = 0;
+  GpuFlags gpu;
 };
 void AddGenerationFlags(CLI::App* cmd, GenerationFlags& flags);
 // Validated parameters (InvalidArgument names the flag); draws the seed when none was given.

@@ -68,6 +68,7 @@ absl::Status AttentionPrefill(Context&, const PagedKvLayer&, const float*, int, 
   return NotBuilt();
 }
 absl::Status UploadAsync(Context&, void*, const void*, size_t) { return NotBuilt(); }
+absl::StatusOr<double> MeasureCopyBandwidth(int, size_t, int) { return NotBuilt(); }
 
 }  // namespace trueno::cuda
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "trueno/cuda.h"
 #include "trueno/dtype.h"
 
@@ -91,5 +92,9 @@ struct RowMap {
 // Host -> device copy ordered on the context's stream (for small per-step arrays: positions,
 // block tables). `src` may be reused when the call returns (pageable memory is staged at once).
 [[nodiscard]] absl::Status UploadAsync(Context& ctx, void* dst, const void* src, size_t bytes);
+
+// Device memory bandwidth: best of `reps` device-to-device copies of `bytes`, counted as bytes
+// read + bytes written per second (the roofline convention of docs/benchmarks.md).
+absl::StatusOr<double> MeasureCopyBandwidth(int device, size_t bytes, int reps = 10);
 
 }  // namespace trueno::cuda

@@ -63,13 +63,22 @@ __global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ 
   float* sl = sm + kDecodeWarps * group;    // [warps][group]
   float* sacc = sl + kDecodeWarps * group;  // [warps][group][head_dim]
 
-  const float* qr = q + (static_cast<int64_t>(r) * n_heads + kvh * group) * head_dim;
-  for (int i = threadIdx.x; i < group * head_dim; i += blockDim.x) sq[i] = qr[i] * scale;
-  __syncthreads();
-
   const int n_ctx = positions[r] + 1;
   const int begin = split * chunk;
   const int end = min(n_ctx, begin + chunk);
+  if (begin >= end) {
+    // A chunk past this row's context (max_position bounds every row, so a captured graph can
+    // serve any position): mark it empty for the merge and leave.
+    if (splits > 1 && threadIdx.x < group) {
+      partial[((static_cast<int64_t>(r) * n_heads + kvh * group + threadIdx.x) * splits + split) *
+                  (head_dim + 2) +
+              head_dim] = -INFINITY;
+    }
+    return;
+  }
+  const float* qr = q + (static_cast<int64_t>(r) * n_heads + kvh * group) * head_dim;
+  for (int i = threadIdx.x; i < group * head_dim; i += blockDim.x) sq[i] = qr[i] * scale;
+  __syncthreads();
   const int32_t* table = tables + static_cast<int64_t>(row_table[r]) * max_blocks;
 
   float m[kMaxGroup], l[kMaxGroup], acc[kMaxGroup][kMaxPerLane];

@@ -24,6 +24,9 @@ struct KvCacheConfig {
   // Element type of the cached K/V: F32, or F16 (half the memory and the attention reads;
   // values rounded to nearest-even binary16 when stored).
   trueno::DType kv_type = trueno::DType::kF32;
+  // False when the K/V live elsewhere (the GPU pool): only the block tables are kept, and
+  // Store/Load/K/V/LayerK/LayerV must not be called.
+  bool host_storage = true;
 };
 
 class KvCache {

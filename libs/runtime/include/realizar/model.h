@@ -26,7 +26,24 @@ struct ModelOptions {
   int kv_blocks = 0;       // 0 = max_sequences * ceil(max_context / kv_block_size)
   // KV cache element type: F32 (default) or F16 (half the cache memory and attention reads).
   trueno::DType kv_type = trueno::DType::kF32;
+  // Where the graph runs (src/engine/gpu_model.cpp). kCpu is the library default; the CLI asks
+  // for kAuto (the GPU when this build has CUDA, a device exists and every weight type has a
+  // GPU kernel; otherwise the CPU). kGpu fails (FailedPrecondition / Unimplemented /
+  // ResourceExhausted) instead of falling back.
+  enum class Backend { kCpu, kAuto, kGpu };
+  Backend backend = Backend::kCpu;
+  int gpu_device = 0;
+  // Layers on the GPU: -1 = all. Offload is all-or-nothing for now: a value below the model's
+  // layer count runs on the CPU (kAuto) or is Unimplemented (kGpu).
+  int gpu_layers = -1;
+  // Upper bound of the device KV pool in bytes (0 = 90% of the device memory left after the
+  // weights). The pool is max_sequences x max_context positions unless kv_blocks says otherwise.
+  size_t gpu_kv_max_bytes = 0;
 };
+
+namespace internal {
+class GpuForward;
+}
 
 class Model {
  public:
@@ -59,6 +76,14 @@ class Model {
                                           std::span<const int> seq_ids,
                                           std::span<const int> positions, float* logits_out);
 
+  ~Model();
+  // True when Forward / ForwardBatch run on the GPU (then the KV cache holds only block tables;
+  // its K/V live on the device).
+  bool on_gpu() const { return gpu_ != nullptr; }
+  // One line saying where the graph runs: "cpu", or the device, its memory and the weights /
+  // KV pool sizes; `why_cpu` says why kAuto chose the CPU (empty otherwise).
+  std::string backend_description() const;
+
   const aprender::ModelConfig& config() const { return config_; }
   int n_vocab() const { return static_cast<int>(config_.n_vocab); }
   int max_context() const { return max_context_; }
@@ -79,7 +104,7 @@ class Model {
     std::vector<float> bq, bk, bv;  // empty without QKV bias
   };
 
-  Model() = default;
+  Model();  // defined with ~Model in gpu_model.cpp (GpuForward is incomplete here)
   absl::Status Init(const ModelOptions& options);
   absl::Status EmbedRow(int32_t token, float* out) const;
   // The layer stack shared by Forward and ForwardBatch: row t of the step is token tokens[t] of
@@ -93,6 +118,13 @@ class Model {
   void Attention(int layer, std::span<const int> seq_ids, std::span<const int> positions);
   // Final norm of rows [first, first + count) of x_ and the output head: count x n_vocab logits.
   absl::Status Head(int first, int count, float* logits_out);
+  // GPU hooks (src/engine/gpu_model.cpp): InitGpu picks the backend before the cache exists and
+  // may shrink kc.num_blocks to the device pool / drop the host K/V storage; RunGpu is
+  // RunLayers + Head on the device (logits of rows [first_logit, first_logit + n_logits)).
+  absl::Status InitGpu(const ModelOptions& options, KvCacheConfig& kc);
+  absl::Status RunGpu(std::span<const int32_t> tokens, std::span<const int> seq_ids,
+                      std::span<const int> positions, int first_logit, int n_logits,
+                      float* logits_out);
 
   aprender::ModelFile file_;
   aprender::ModelConfig config_;
@@ -101,6 +133,8 @@ class Model {
   std::vector<float> output_norm_;
   std::vector<Layer> layers_;
   std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<internal::GpuForward> gpu_;
+  std::string why_cpu_;
   // Scratch buffers, [tokens][width], grown as needed.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, proj_, gate_, up_;
 };

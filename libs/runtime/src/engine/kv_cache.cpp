@@ -23,7 +23,7 @@ absl::StatusOr<KvCache> KvCache::Create(const KvCacheConfig& config) {
   const double bytes = 2.0 * config.n_layers * static_cast<double>(config.num_blocks) *
                        config.block_size * config.n_kv_heads * config.head_dim *
                        (config.kv_type == trueno::DType::kF16 ? 2.0 : 4.0);
-  if (bytes > static_cast<double>(1ull << 40)) {
+  if (config.host_storage && bytes > static_cast<double>(1ull << 40)) {
     return absl::ResourceExhaustedError(trueno::Concat(
         "KvCache: ", bytes, " bytes requested; lower the context length or the block count"));
   }
@@ -33,7 +33,9 @@ absl::StatusOr<KvCache> KvCache::Create(const KvCacheConfig& config) {
 KvCache::KvCache(const KvCacheConfig& config) : config_(config) {
   const size_t per_layer = static_cast<size_t>(config.num_blocks) * config.block_size *
                            config.n_kv_heads * config.head_dim;
-  if (config.kv_type == trueno::DType::kF16) {
+  if (!config.host_storage) {
+    // block tables only
+  } else if (config.kv_type == trueno::DType::kF16) {
     k16_.assign(config.n_layers, std::vector<uint16_t>(per_layer, 0));
     v16_.assign(config.n_layers, std::vector<uint16_t>(per_layer, 0));
   } else {

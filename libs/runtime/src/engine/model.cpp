@@ -169,6 +169,7 @@ absl::Status Model::Init(const ModelOptions& options) {
   kc.block_size = block;
   kc.num_blocks = blocks;
   kc.kv_type = options.kv_type;
+  APR_RETURN_IF_ERROR(InitGpu(options, kc));  // src/engine/gpu_model.cpp
   APR_ASSIGN_OR_RETURN(KvCache cache, KvCache::Create(kc));
   cache_ = std::make_unique<KvCache>(std::move(cache));
   return absl::OkStatus();
@@ -363,6 +364,12 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
   const std::vector<int> seq_ids(static_cast<size_t>(n), seq_id);
   std::vector<int> positions(static_cast<size_t>(n));
   for (int t = 0; t < n; ++t) positions[t] = start_pos + t;
+  if (gpu_ != nullptr) {
+    APR_RETURN_IF_ERROR(
+        RunGpu(tokens, seq_ids, positions, all_logits ? 0 : n - 1, all_logits ? n : 1, logits_out));
+    cache_->SetLength(seq_id, start_pos + n);
+    return absl::OkStatus();
+  }
   APR_RETURN_IF_ERROR(RunLayers(tokens, seq_ids, positions));
   cache_->SetLength(seq_id, start_pos + n);
   return all_logits ? Head(0, n, logits_out) : Head(n - 1, 1, logits_out);

@@ -55,13 +55,14 @@ absl::Status Model::ForwardBatch(std::span<const int32_t> tokens, std::span<cons
     }
   }
 
-  absl::Status s = RunLayers(tokens, seq_ids, positions);
+  absl::Status s = gpu_ != nullptr ? RunGpu(tokens, seq_ids, positions, 0, n, logits_out)
+                                   : RunLayers(tokens, seq_ids, positions);
   if (!s.ok()) {
     for (int t = 0; t < n; ++t) cache_->Truncate(seq_ids[t], positions[t]);
     return s;
   }
   for (int t = 0; t < n; ++t) cache_->SetLength(seq_ids[t], positions[t] + 1);
-  return Head(0, n, logits_out);
+  return gpu_ != nullptr ? absl::OkStatus() : Head(0, n, logits_out);
 }
 
 }  // namespace realizar

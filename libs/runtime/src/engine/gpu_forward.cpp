@@ -1,0 +1,323 @@
+#include "engine/gpu_forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <unordered_map>
+
+#include "trueno/status_macros.h"
+#include "trueno/str_cat.h"
+
+namespace realizar::internal {
+namespace {
+
+namespace tc = trueno::cuda;
+using trueno::Concat;
+
+std::string MiB(size_t bytes) { return Concat((bytes + (size_t{1} << 19)) >> 20, " MiB"); }
+
+}  // namespace
+
+GpuForward::~GpuForward() {
+  if (ctx_ != nullptr) (void)ctx_->Synchronize();
+}
+
+absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpec& spec, int device,
+                                                               KvCacheConfig& kc,
+                                                               size_t kv_max_bytes,
+                                                               int max_context) {
+  std::unique_ptr<GpuForward> g(new GpuForward());
+  g->spec_ = spec;
+  APR_ASSIGN_OR_RETURN(g->info_, tc::QueryDevice(device));
+
+  // Every matrix must have a CUDA kernel, and the weights must fit, before anything is uploaded.
+  std::vector<const GpuMatrix*> mats = {&spec.token_embd, &spec.output};
+  for (const auto& l : spec.layers) {
+    for (const GpuMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      mats.push_back(m);
+    }
+  }
+  size_t need = 0;
+  std::unordered_map<const uint8_t*, size_t> seen;
+  for (const GpuMatrix* m : mats) {
+    if (!tc::MatMulSupports(m->type)) {
+      return absl::UnimplementedError(Concat("no CUDA kernel for ", trueno::DTypeName(m->type),
+                                             " weights; run on the CPU (--no-gpu)"));
+    }
+    if (seen.count(m->data) == 0) {
+      APR_ASSIGN_OR_RETURN(size_t bytes,
+                           trueno::ByteSize(m->type, static_cast<uint64_t>(m->rows) * m->cols));
+      seen[m->data] = bytes;
+      need += bytes;
+    }
+  }
+  if (need > g->info_.free_bytes) {
+    return absl::ResourceExhaustedError(Concat("the weights need ", MiB(need), " of GPU memory, ",
+                                               g->info_.name, " has ", MiB(g->info_.free_bytes),
+                                               " free; run on the CPU (--no-gpu) or use a smaller "
+                                               "quantization"));
+  }
+  APR_ASSIGN_OR_RETURN(g->ctx_, tc::Context::Create(device));
+  tc::Context& ctx = *g->ctx_;
+
+  std::unordered_map<const uint8_t*, const void*> uploaded;
+  auto upload_matrix = [&](const GpuMatrix& m) -> absl::StatusOr<DevMatrix> {
+    auto it = uploaded.find(m.data);
+    if (it == uploaded.end()) {
+      const size_t bytes = seen[m.data];
+      APR_ASSIGN_OR_RETURN(tc::DeviceBuffer buf, tc::DeviceBuffer::Allocate(bytes, "weights"));
+      APR_RETURN_IF_ERROR(ctx.Upload(buf.data(), m.data, bytes));
+      it = uploaded.emplace(m.data, buf.data()).first;
+      g->weight_bytes_ += bytes;
+      g->weights_.push_back(std::move(buf));
+    }
+    return DevMatrix{m.type, it->second, m.rows, m.cols};
+  };
+  auto upload_vector = [&](const std::vector<float>* v) -> absl::StatusOr<const float*> {
+    if (v == nullptr || v->empty()) return nullptr;
+    const size_t bytes = v->size() * sizeof(float);
+    APR_ASSIGN_OR_RETURN(tc::DeviceBuffer buf, tc::DeviceBuffer::Allocate(bytes, "weights"));
+    APR_RETURN_IF_ERROR(ctx.Upload(buf.data(), v->data(), bytes));
+    const float* p = buf.as<float>();
+    g->weight_bytes_ += bytes;
+    g->weights_.push_back(std::move(buf));
+    return p;
+  };
+  APR_ASSIGN_OR_RETURN(g->token_embd_, upload_matrix(spec.token_embd));
+  APR_ASSIGN_OR_RETURN(g->output_, upload_matrix(spec.output));
+  APR_ASSIGN_OR_RETURN(g->output_norm_, upload_vector(spec.output_norm));
+  for (const auto& l : spec.layers) {
+    DevLayer d;
+    APR_ASSIGN_OR_RETURN(d.attn_norm, upload_vector(l.attn_norm));
+    APR_ASSIGN_OR_RETURN(d.ffn_norm, upload_vector(l.ffn_norm));
+    APR_ASSIGN_OR_RETURN(d.bq, upload_vector(l.bq));
+    APR_ASSIGN_OR_RETURN(d.bk, upload_vector(l.bk));
+    APR_ASSIGN_OR_RETURN(d.bv, upload_vector(l.bv));
+    APR_ASSIGN_OR_RETURN(d.wq, upload_matrix(l.wq));
+    APR_ASSIGN_OR_RETURN(d.wk, upload_matrix(l.wk));
+    APR_ASSIGN_OR_RETURN(d.wv, upload_matrix(l.wv));
+    APR_ASSIGN_OR_RETURN(d.wo, upload_matrix(l.wo));
+    APR_ASSIGN_OR_RETURN(d.w_gate, upload_matrix(l.w_gate));
+    APR_ASSIGN_OR_RETURN(d.w_up, upload_matrix(l.w_up));
+    APR_ASSIGN_OR_RETURN(d.w_down, upload_matrix(l.w_down));
+    g->layers_.push_back(d);
+  }
+  g->spec_.layers.clear();  // host pointers are not needed any more
+  g->max_context_ = max_context;
+  if (const char* e = std::getenv("APR_CUDA_GRAPHS"); e != nullptr && std::string(e) == "0") {
+    g->use_graphs_ = false;
+  }
+
+  // KV pool: the requested blocks, capped by the free memory (or the flag), at least one context.
+  APR_ASSIGN_OR_RETURN(tc::DeviceInfo now, tc::QueryDevice(device));
+  const int n_layers = static_cast<int>(g->layers_.size());
+  const size_t elem = kc.kv_type == trueno::DType::kF16 ? 2 : 4;
+  const size_t layer_side = static_cast<size_t>(kc.block_size) * kc.n_kv_heads * kc.head_dim *
+                            elem;  // one block of K (or V) of one layer
+  const size_t block_bytes = 2 * static_cast<size_t>(n_layers) * layer_side;
+  const size_t cap = kv_max_bytes > 0
+                         ? std::min(kv_max_bytes, now.free_bytes)
+                         : static_cast<size_t>(0.9 * static_cast<double>(now.free_bytes));
+  const int min_blocks = (max_context + kc.block_size - 1) / kc.block_size;
+  int blocks = kc.num_blocks;
+  if (static_cast<size_t>(blocks) * block_bytes > cap) {
+    blocks = static_cast<int>(cap / block_bytes);
+    if (blocks < min_blocks) {
+      return absl::ResourceExhaustedError(Concat(
+          "the GPU KV cache for one sequence of ", max_context, " positions needs ",
+          MiB(static_cast<size_t>(min_blocks) * block_bytes), ", only ", MiB(cap),
+          " is available after the weights (", MiB(g->weight_bytes_), "; ", MiB(now.free_bytes),
+          " free); lower --ctx-size, use an f16 KV cache, or run on the CPU (--no-gpu)"));
+    }
+  }
+  kc.num_blocks = blocks;
+  APR_ASSIGN_OR_RETURN(g->pool_, tc::DeviceBuffer::Allocate(
+                                     static_cast<size_t>(blocks) * block_bytes, "the KV cache"));
+  const size_t layer_bytes = static_cast<size_t>(blocks) * layer_side;
+  auto* base = static_cast<uint8_t*>(g->pool_.data());
+  for (int l = 0; l < n_layers; ++l) {
+    tc::PagedKvLayer kv;
+    kv.k = base + (2 * static_cast<size_t>(l)) * layer_bytes;
+    kv.v = base + (2 * static_cast<size_t>(l) + 1) * layer_bytes;
+    kv.type = kc.kv_type;
+    kv.block_size = kc.block_size;
+    kv.n_kv_heads = kc.n_kv_heads;
+    kv.head_dim = kc.head_dim;
+    kv.num_blocks = blocks;
+    g->kv_.push_back(kv);
+  }
+  APR_RETURN_IF_ERROR(ctx.Synchronize());
+  return g;
+}
+
+std::string GpuForward::Describe() const {
+  return Concat("gpu ", info_.index, ": ", info_.name, " (sm_", info_.sm_major, info_.sm_minor,
+                ", ", MiB(info_.total_bytes), ", driver ", info_.driver_version / 1000, ".",
+                info_.driver_version % 1000 / 10, ", CUDA runtime ", info_.runtime_version / 1000,
+                ".", info_.runtime_version % 1000 / 10, "); weights ", MiB(weight_bytes_),
+                ", KV pool ", kv_.empty() ? 0 : kv_[0].num_blocks, " blocks (", MiB(pool_.size()),
+                ")");
+}
+
+absl::Status GpuForward::Reserve(int rows, int n_ints) {
+  if (rows > rows_cap_) {
+    const size_t r = static_cast<size_t>(rows);
+    const size_t E = spec_.n_embd, F = spec_.n_ff, V = spec_.n_vocab;
+    const size_t qd = static_cast<size_t>(spec_.n_head) * spec_.head_dim;
+    const size_t kvd = static_cast<size_t>(spec_.n_head_kv) * spec_.head_dim;
+    auto grow = [&](tc::DeviceBuffer& b, size_t floats) -> absl::Status {
+      APR_ASSIGN_OR_RETURN(b, tc::DeviceBuffer::Allocate(floats * sizeof(float), "activations"));
+      return absl::OkStatus();
+    };
+    APR_RETURN_IF_ERROR(ctx_->Synchronize());
+    APR_RETURN_IF_ERROR(grow(x_, r * E));
+    APR_RETURN_IF_ERROR(grow(xb_, r * E));
+    APR_RETURN_IF_ERROR(grow(q_, r * qd));
+    APR_RETURN_IF_ERROR(grow(k_, r * kvd));
+    APR_RETURN_IF_ERROR(grow(v_, r * kvd));
+    APR_RETURN_IF_ERROR(grow(att_, r * qd));
+    APR_RETURN_IF_ERROR(grow(proj_, r * E));
+    APR_RETURN_IF_ERROR(grow(gate_, r * F));
+    APR_RETURN_IF_ERROR(grow(up_, r * F));
+    APR_RETURN_IF_ERROR(grow(logits_, r * V));
+    rows_cap_ = rows;
+    ++generation_;
+  }
+  if (n_ints > ints_cap_) {
+    APR_RETURN_IF_ERROR(ctx_->Synchronize());
+    APR_ASSIGN_OR_RETURN(
+        ints_, tc::DeviceBuffer::Allocate(static_cast<size_t>(n_ints) * 4, "step indices"));
+    ints_cap_ = n_ints;
+    ++generation_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GpuForward::MatMul(const DevMatrix& w, const float* x, int n, float* y) {
+  return tc::MatMul(*ctx_, w.type, w.data, w.rows, w.cols, x, n, y);
+}
+
+absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const int> seq_ids,
+                             std::span<const int> positions, const KvCache& cache, int first_logit,
+                             int n_logits, float* logits_out) {
+  tc::Context& ctx = *ctx_;
+  const int n = static_cast<int>(tokens.size());
+
+  // One host array, one copy: tokens | positions | row -> table | block tables.
+  std::vector<int> table_of_seq;  // distinct sequences in row order
+  std::vector<int32_t> row_table(static_cast<size_t>(n));
+  int max_blocks = 1, max_pos = 0;
+  for (int t = 0; t < n; ++t) {
+    auto it = std::find(table_of_seq.begin(), table_of_seq.end(), seq_ids[t]);
+    if (it == table_of_seq.end()) {
+      table_of_seq.push_back(seq_ids[t]);
+      it = table_of_seq.end() - 1;
+      max_blocks = std::max(max_blocks, static_cast<int>(cache.BlockTable(seq_ids[t]).size()));
+    }
+    row_table[t] = static_cast<int32_t>(it - table_of_seq.begin());
+    max_pos = std::max(max_pos, positions[t]);
+  }
+  const int n_tables = static_cast<int>(table_of_seq.size());
+  // A prompt of one sequence at consecutive positions takes the tiled prefill kernel.
+  const bool prefill = n > 1 && n_tables == 1 && positions[n - 1] == positions[0] + n - 1;
+  const int ctx_blocks = (max_context_ + cache.block_size() - 1) / cache.block_size();
+  const bool graph = use_graphs_ && !prefill && n <= kMaxGraphRows && first_logit == 0 &&
+                     n_logits == n && max_pos < max_context_ && max_blocks <= ctx_blocks;
+  if (graph) max_blocks = ctx_blocks;  // fixed table width: the graph's layout never changes
+  const int n_ints = 3 * n + n_tables * max_blocks;
+  // Graph steps reserve the largest graph shape up front so the buffers do not move under them.
+  APR_RETURN_IF_ERROR(
+      graph ? Reserve(std::max(n, kMaxGraphRows), 3 * kMaxGraphRows + kMaxGraphRows * ctx_blocks)
+            : Reserve(n, n_ints));
+  host_ints_.assign(static_cast<size_t>(n_ints), 0);
+  int32_t* hi = host_ints_.data();
+  for (int t = 0; t < n; ++t) {
+    hi[t] = tokens[t];
+    hi[n + t] = positions[t];
+    hi[2 * n + t] = row_table[t];
+  }
+  for (int s = 0; s < n_tables; ++s) {
+    const std::vector<int>& bt = cache.BlockTable(table_of_seq[s]);
+    std::copy(bt.begin(), bt.end(), hi + 3 * n + static_cast<size_t>(s) * max_blocks);
+  }
+  APR_RETURN_IF_ERROR(
+      tc::UploadAsync(ctx, ints_.data(), host_ints_.data(), host_ints_.size() * sizeof(int32_t)));
+  const int32_t* d_ints = ints_.as<int32_t>();
+  tc::RowMap map{d_ints + 3 * n, max_blocks, d_ints + 2 * n, d_ints + n};
+
+  if (graph) {
+    Graph& gr = graphs_[n];
+    if (gr.id < 0 || gr.generation != generation_) {
+      // First step of this shape: run it eagerly (that also grows any scratch the kernels need,
+      // which capture forbids), then record the same work for the next steps.
+      APR_RETURN_IF_ERROR(Enqueue(n, false, 0, max_context_ - 1, map, 0, n));
+      APR_RETURN_IF_ERROR(ctx.Synchronize());
+      APR_RETURN_IF_ERROR(ctx.BeginCapture());
+      absl::Status s = Enqueue(n, false, 0, max_context_ - 1, map, 0, n);
+      absl::StatusOr<int> id = ctx.EndCapture();
+      APR_RETURN_IF_ERROR(s);
+      if (!id.ok()) return id.status();
+      gr.id = *id;
+      gr.generation = generation_;
+    } else {
+      APR_RETURN_IF_ERROR(ctx.Replay(gr.id));
+    }
+  } else {
+    APR_RETURN_IF_ERROR(Enqueue(n, prefill, positions[0], max_pos, map, first_logit, n_logits));
+  }
+  APR_RETURN_IF_ERROR(ctx.Download(logits_out, logits_.data(),
+                                   static_cast<size_t>(n_logits) * spec_.n_vocab * sizeof(float)));
+  return ctx.Synchronize();
+}
+
+absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos,
+                                 const tc::RowMap& map, int first_logit, int n_logits) {
+  tc::Context& ctx = *ctx_;
+  const int E = spec_.n_embd, F = spec_.n_ff, hd = spec_.head_dim;
+  const int n_head = spec_.n_head, n_head_kv = spec_.n_head_kv;
+  const int q_dim = n_head * hd, kv_dim = n_head_kv * hd;
+  const int32_t* d_tokens = ints_.as<int32_t>();
+  const int32_t* d_pos = map.positions;
+  float *x = x_.as<float>(), *xb = xb_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(),
+        *v = v_.as<float>(), *att = att_.as<float>(), *proj = proj_.as<float>(),
+        *gate = gate_.as<float>(), *up = up_.as<float>();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  APR_RETURN_IF_ERROR(
+      tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E, d_tokens, n, x));
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const DevLayer& l = layers_[li];
+    APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x, l.attn_norm, n, E, spec_.rms_eps, xb));
+    APR_RETURN_IF_ERROR(MatMul(l.wq, xb, n, q));
+    APR_RETURN_IF_ERROR(MatMul(l.wk, xb, n, k));
+    APR_RETURN_IF_ERROR(MatMul(l.wv, xb, n, v));
+    if (l.bq != nullptr) {
+      APR_RETURN_IF_ERROR(tc::AddBias(ctx, q, l.bq, n, q_dim));
+      APR_RETURN_IF_ERROR(tc::AddBias(ctx, k, l.bk, n, kv_dim));
+      APR_RETURN_IF_ERROR(tc::AddBias(ctx, v, l.bv, n, kv_dim));
+    }
+    APR_RETURN_IF_ERROR(tc::Rope(ctx, q, n, n_head, hd, d_pos, spec_.rope));
+    APR_RETURN_IF_ERROR(tc::Rope(ctx, k, n, n_head_kv, hd, d_pos, spec_.rope));
+    APR_RETURN_IF_ERROR(tc::KvStore(ctx, kv_[li], k, v, n, map));
+    if (prefill) {
+      APR_RETURN_IF_ERROR(tc::AttentionPrefill(ctx, kv_[li], q, n, n_head, scale, map.block_tables,
+                                               start_pos, att));
+    } else {
+      APR_RETURN_IF_ERROR(
+          tc::AttentionDecode(ctx, kv_[li], q, n, n_head, scale, map, max_pos, att));
+    }
+    APR_RETURN_IF_ERROR(MatMul(l.wo, att, n, proj));
+    APR_RETURN_IF_ERROR(tc::Add(ctx, x, proj, x, static_cast<int64_t>(n) * E));
+    APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x, l.ffn_norm, n, E, spec_.rms_eps, xb));
+    APR_RETURN_IF_ERROR(MatMul(l.w_gate, xb, n, gate));
+    APR_RETURN_IF_ERROR(MatMul(l.w_up, xb, n, up));
+    APR_RETURN_IF_ERROR(tc::SiluMul(ctx, gate, up, gate, static_cast<int64_t>(n) * F));
+    APR_RETURN_IF_ERROR(MatMul(l.w_down, gate, n, proj));
+    APR_RETURN_IF_ERROR(tc::Add(ctx, x, proj, x, static_cast<int64_t>(n) * E));
+  }
+  APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x + static_cast<size_t>(first_logit) * E, output_norm_,
+                                  n_logits, E, spec_.rms_eps, xb));
+  return MatMul(output_, xb, n_logits, logits_.as<float>());
+}
+
+}  // namespace realizar::internal

@@ -1,0 +1,120 @@
+// The llama / qwen2 layer stack on one CUDA device: the same graph as Model::RunLayers + Head,
+// built from trueno::cuda kernels. Weights are uploaded once in their stored (quantized) form;
+// the K/V live in a device pool laid out like KvCache's, addressed through the host cache's
+// block tables (uploaded each step with the token ids and positions in one copy). A step ends
+// with one device -> host copy: the requested logits rows.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "realizar/kv_cache.h"
+#include "trueno/cuda.h"
+#include "trueno/cuda_ops.h"
+#include "trueno/dtype.h"
+
+namespace realizar::internal {
+
+struct GpuMatrix {  // rows x cols, each row contiguous, host memory (the mapped file)
+  trueno::DType type = trueno::DType::kF32;
+  const uint8_t* data = nullptr;
+  int rows = 0;
+  int cols = 0;
+};
+
+struct GpuLayerSpec {
+  const std::vector<float>* attn_norm = nullptr;
+  const std::vector<float>* ffn_norm = nullptr;
+  GpuMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+  const std::vector<float>* bq = nullptr;  // null without QKV bias
+  const std::vector<float>* bk = nullptr;
+  const std::vector<float>* bv = nullptr;
+};
+
+struct GpuModelSpec {
+  int n_embd = 0, n_ff = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_vocab = 0;
+  float rms_eps = 1e-6f;
+  trueno::cuda::RopeConfig rope;
+  GpuMatrix token_embd, output;
+  const std::vector<float>* output_norm = nullptr;
+  std::vector<GpuLayerSpec> layers;
+};
+
+class GpuForward {
+ public:
+  // Uploads the weights and allocates the KV pool: kc.num_blocks blocks, or fewer when the
+  // device (or kv_max_bytes, 0 = 90% of what the weights leave free) cannot hold them, but never
+  // fewer than one sequence of `max_context` positions (ResourceExhausted naming the sizes and
+  // the flags that lower them). Sets kc.num_blocks to the pool's block count. Unimplemented when
+  // a weight type has no CUDA kernel.
+  static absl::StatusOr<std::unique_ptr<GpuForward>> Create(const GpuModelSpec& spec, int device,
+                                                            KvCacheConfig& kc, size_t kv_max_bytes,
+                                                            int max_context);
+  ~GpuForward();
+
+  // Runs rows t < tokens.size() (token, sequence, position as in Model::RunLayers; their blocks
+  // are reserved in `cache`) and writes n_logits rows of n_vocab logits, those of rows
+  // first_logit.., to logits_out.
+  absl::Status Run(std::span<const int32_t> tokens, std::span<const int> seq_ids,
+                   std::span<const int> positions, const KvCache& cache, int first_logit,
+                   int n_logits, float* logits_out);
+
+  std::string Describe() const;
+
+ private:
+  struct DevMatrix {
+    trueno::DType type = trueno::DType::kF32;
+    const void* data = nullptr;
+    int rows = 0, cols = 0;
+  };
+  struct DevLayer {
+    const float *attn_norm = nullptr, *ffn_norm = nullptr;
+    const float *bq = nullptr, *bk = nullptr, *bv = nullptr;
+    DevMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+  };
+
+  GpuForward() = default;
+  absl::Status Reserve(int rows, int n_ints);
+  absl::Status MatMul(const DevMatrix& w, const float* x, int n, float* y);
+  // Enqueues the whole step (embedding .. logits into logits_) on the stream.
+  absl::Status Enqueue(int n, bool prefill, int start_pos, int max_pos,
+                       const trueno::cuda::RowMap& map, int first_logit, int n_logits);
+
+  GpuModelSpec spec_;  // geometry only (host pointers are not used after Create)
+  std::unique_ptr<trueno::cuda::Context> ctx_;
+  trueno::cuda::DeviceInfo info_;
+  std::vector<trueno::cuda::DeviceBuffer> weights_;
+  size_t weight_bytes_ = 0;
+  DevMatrix token_embd_, output_;
+  const float* output_norm_ = nullptr;
+  std::vector<DevLayer> layers_;
+  trueno::cuda::DeviceBuffer pool_;
+  std::vector<trueno::cuda::PagedKvLayer> kv_;
+  // Activations for up to rows_cap_ rows.
+  int rows_cap_ = 0;
+  trueno::cuda::DeviceBuffer x_, xb_, q_, k_, v_, att_, proj_, gate_, up_, logits_;
+  int max_context_ = 0;
+  // Decode steps of up to kMaxGraphRows rows replay a CUDA graph captured per row count (the
+  // step's indices are uploaded to a fixed buffer first; attention chunks are sized for
+  // max_context_, so one graph serves every position). Graphs are re-captured after the
+  // activation buffers move (generation_ changes). APR_CUDA_GRAPHS=0 disables them.
+  static constexpr int kMaxGraphRows = 8;
+  bool use_graphs_ = true;
+  int generation_ = 0;
+  struct Graph {
+    int id = -1;
+    int generation = -1;
+  };
+  Graph graphs_[kMaxGraphRows + 1];
+  int ints_cap_ = 0;
+  trueno::cuda::DeviceBuffer ints_;
+  std::vector<int32_t> host_ints_;
+};
+
+}  // namespace realizar::internal
