@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "trueno/dtype.h"
+#include "trueno/kernels.h"
 
 namespace trueno::cuda {
 

@@ -1,7 +1,9 @@
 #include "engine/gpu_forward.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <unordered_map>
 
@@ -18,8 +20,40 @@ std::string MiB(size_t bytes) { return Concat((bytes + (size_t{1} << 19)) >> 20,
 
 }  // namespace
 
+static double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 GpuForward::~GpuForward() {
   if (ctx_ != nullptr) (void)ctx_->Synchronize();
+  if (profile_ && profile_steps_ > 0) {
+    double total = 0;
+    for (const auto& [name, t] : profile_s_) total += t;
+    std::fprintf(stderr, "GPU profile: %d steps, %.3f ms per step (synchronized per kernel)\n",
+                 profile_steps_, 1e3 * total / profile_steps_);
+    auto sorted = profile_s_;
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
+    for (const auto& [name, t] : sorted) {
+      std::fprintf(stderr, "  %-12s %9.1f us/step %5.1f%%\n", name.c_str(),
+                   1e6 * t / profile_steps_, 100.0 * t / total);
+    }
+  }
+}
+
+absl::Status GpuForward::Mark(const char* what) {
+  if (!profile_) return absl::OkStatus();
+  APR_RETURN_IF_ERROR(ctx_->Synchronize());
+  const double now = Now();
+  auto it = std::find_if(profile_s_.begin(), profile_s_.end(),
+                         [&](const auto& p) { return p.first == what; });
+  if (it == profile_s_.end()) {
+    profile_s_.emplace_back(what, 0.0);
+    it = profile_s_.end() - 1;
+  }
+  it->second += now - profile_t0_;
+  profile_t0_ = now;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpec& spec, int device,
@@ -105,6 +139,10 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
   g->spec_.layers.clear();  // host pointers are not needed any more
   g->max_context_ = max_context;
   if (const char* e = std::getenv("APR_CUDA_GRAPHS"); e != nullptr && std::string(e) == "0") {
+    g->use_graphs_ = false;
+  }
+  if (const char* e = std::getenv("APR_GPU_PROFILE"); e != nullptr && std::string(e) == "1") {
+    g->profile_ = true;
     g->use_graphs_ = false;
   }
 
@@ -285,20 +323,28 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
 
   APR_RETURN_IF_ERROR(
       tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E, d_tokens, n, x));
+  APR_RETURN_IF_ERROR(Mark("embed"));
   for (size_t li = 0; li < layers_.size(); ++li) {
     const DevLayer& l = layers_[li];
     APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x, l.attn_norm, n, E, spec_.rms_eps, xb));
+    APR_RETURN_IF_ERROR(Mark("rmsnorm"));
     APR_RETURN_IF_ERROR(MatMul(l.wq, xb, n, q));
+    APR_RETURN_IF_ERROR(Mark("wq"));
     APR_RETURN_IF_ERROR(MatMul(l.wk, xb, n, k));
+    APR_RETURN_IF_ERROR(Mark("wk"));
     APR_RETURN_IF_ERROR(MatMul(l.wv, xb, n, v));
+    APR_RETURN_IF_ERROR(Mark("wv"));
     if (l.bq != nullptr) {
       APR_RETURN_IF_ERROR(tc::AddBias(ctx, q, l.bq, n, q_dim));
       APR_RETURN_IF_ERROR(tc::AddBias(ctx, k, l.bk, n, kv_dim));
       APR_RETURN_IF_ERROR(tc::AddBias(ctx, v, l.bv, n, kv_dim));
     }
+    APR_RETURN_IF_ERROR(Mark("bias"));
     APR_RETURN_IF_ERROR(tc::Rope(ctx, q, n, n_head, hd, d_pos, spec_.rope));
     APR_RETURN_IF_ERROR(tc::Rope(ctx, k, n, n_head_kv, hd, d_pos, spec_.rope));
+    APR_RETURN_IF_ERROR(Mark("rope"));
     APR_RETURN_IF_ERROR(tc::KvStore(ctx, kv_[li], k, v, n, map));
+    APR_RETURN_IF_ERROR(Mark("kv_store"));
     if (prefill) {
       APR_RETURN_IF_ERROR(tc::AttentionPrefill(ctx, kv_[li], q, n, n_head, scale, map.block_tables,
                                                start_pos, att));
@@ -306,18 +352,28 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
       APR_RETURN_IF_ERROR(
           tc::AttentionDecode(ctx, kv_[li], q, n, n_head, scale, map, max_pos, att));
     }
+    APR_RETURN_IF_ERROR(Mark("attention"));
     APR_RETURN_IF_ERROR(MatMul(l.wo, att, n, proj));
+    APR_RETURN_IF_ERROR(Mark("wo"));
     APR_RETURN_IF_ERROR(tc::Add(ctx, x, proj, x, static_cast<int64_t>(n) * E));
+    APR_RETURN_IF_ERROR(Mark("add"));
     APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x, l.ffn_norm, n, E, spec_.rms_eps, xb));
+    APR_RETURN_IF_ERROR(Mark("rmsnorm"));
     APR_RETURN_IF_ERROR(MatMul(l.w_gate, xb, n, gate));
+    APR_RETURN_IF_ERROR(Mark("w_gate"));
     APR_RETURN_IF_ERROR(MatMul(l.w_up, xb, n, up));
+    APR_RETURN_IF_ERROR(Mark("w_up"));
     APR_RETURN_IF_ERROR(tc::SiluMul(ctx, gate, up, gate, static_cast<int64_t>(n) * F));
+    APR_RETURN_IF_ERROR(Mark("silu_mul"));
     APR_RETURN_IF_ERROR(MatMul(l.w_down, gate, n, proj));
+    APR_RETURN_IF_ERROR(Mark("w_down"));
     APR_RETURN_IF_ERROR(tc::Add(ctx, x, proj, x, static_cast<int64_t>(n) * E));
+    APR_RETURN_IF_ERROR(Mark("add"));
   }
   APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x + static_cast<size_t>(first_logit) * E, output_norm_,
                                   n_logits, E, spec_.rms_eps, xb));
-  return MatMul(output_, xb, n_logits, logits_.as<float>());
+  APR_RETURN_IF_ERROR(MatMul(output_, xb, n_logits, logits_.as<float>()));
+  return Mark("head");
 }
 
 }  // namespace realizar::internal

@@ -112,6 +112,13 @@ class GpuForward {
     int generation = -1;
   };
   Graph graphs_[kMaxGraphRows + 1];
+  // APR_GPU_PROFILE=1: no graphs, a synchronize after every kernel, and host time per kernel kind
+  // (matmuls by weight name) printed to stderr when the model is destroyed.
+  bool profile_ = false;
+  double profile_t0_ = 0;
+  std::vector<std::pair<std::string, double>> profile_s_;
+  int profile_steps_ = 0;
+  absl::Status Mark(const char* what);
   int ints_cap_ = 0;
   trueno::cuda::DeviceBuffer ints_;
   std::vector<int32_t> host_ints_;

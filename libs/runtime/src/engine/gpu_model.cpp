@@ -47,6 +47,9 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
   }
 
   const auto& c = config_;
+  if (c.rope_scaling == aprender::RopeScaling::kYarn) {
+    return not_used(absl::UnimplementedError("YaRN RoPE scaling has no GPU kernel yet"));
+  }
   internal::GpuModelSpec spec;
   spec.n_embd = static_cast<int>(c.n_embd);
   spec.n_ff = static_cast<int>(c.n_ff);
