@@ -321,6 +321,11 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
         *gate = gate_.as<float>(), *up = up_.as<float>();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
+  if (profile_) {
+    APR_RETURN_IF_ERROR(ctx.Synchronize());
+    profile_t0_ = Now();
+    if (n == 1) ++profile_steps_;  // per-step figures count single-token decode steps
+  }
   APR_RETURN_IF_ERROR(
       tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E, d_tokens, n, x));
   APR_RETURN_IF_ERROR(Mark("embed"));
