@@ -1,6 +1,11 @@
 // Tests against a real server process (serve_fixture_server: the tiny test model behind
 // realizar::HttpServer, the same code path as `apr serve`): 100 concurrent streaming clients,
 // SIGTERM with streams in flight, and `promtool check metrics` on /metrics after traffic.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define APR_TEST_UNDER_ASAN 1
+#endif
+#endif
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -174,8 +179,14 @@ TEST_CASE("100 concurrent streaming clients: no failures, well-formed streams, n
   // Allowed slack: 16 MiB over the warmed-up baseline (allocator caching of 100 connections'
   // buffers), and at most 4 MiB growth between two identical rounds of 100 requests.
   REQUIRE(rss_warm > 0);
+#if defined(__SANITIZE_ADDRESS__) || defined(APR_TEST_UNDER_ASAN)
+  // ASan holds freed memory in its quarantine, so RSS grows without a leak; there the server
+  // process's LeakSanitizer report at exit is the leak check instead.
+  WARN("RSS bounds not checked under AddressSanitizer (quarantine); LeakSanitizer checks leaks");
+#else
   CHECK(rss_after[1] <= rss_warm + 16 * 1024);
   CHECK(rss_after[1] <= rss_after[0] + 4 * 1024);
+#endif
 
   // Nothing is left running or holding KV blocks.
   const auto metrics = serve_load::RunPlain(server.port(), "GET", "/metrics");
