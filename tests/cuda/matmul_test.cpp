@@ -245,3 +245,160 @@ TEST_CASE("cuda EmbedRows returns dequantized rows and zeros for ids out of rang
     }
   }
 }
+
+namespace {
+
+// MatMulMulti against float64: the input transform (RMSNorm with weights, or SwiGLU), each
+// output's W X + bias, added to its previous (random) contents when accumulating. Bounds as for
+// MatMul (the transform adds a few f32 roundings per element).
+struct MultiOut {
+  DType type;
+  int rows;
+  bool bias, accumulate;
+};
+
+void CheckMatMulMulti(tc::Context& ctx, const std::vector<MultiOut>& spec, int cols, int n,
+                      bool rms, bool swiglu, uint32_t seed, size_t x_offset_bytes = 0) {
+  INFO("cols=" << cols << " n=" << n << " rms=" << rms << " swiglu=" << swiglu << " seed=" << seed
+               << " x_offset=" << x_offset_bytes);
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(n) * cols, seed);
+  const std::vector<float> up = RandomFloats(x.size(), seed + 1);
+  std::vector<float> norm_w = RandomFloats(cols, seed + 2);
+  const float eps = 1e-5f;
+  std::vector<double> X(x.size());
+  for (int t = 0; t < n; ++t) {
+    const float* xt = x.data() + static_cast<size_t>(t) * cols;
+    double ss = 0;
+    for (int c = 0; c < cols; ++c) ss += static_cast<double>(xt[c]) * xt[c];
+    const double inv = 1.0 / std::sqrt(ss / cols + eps);
+    for (int c = 0; c < cols; ++c) {
+      const size_t i = static_cast<size_t>(t) * cols + c;
+      const double v = xt[c];
+      X[i] = rms ? v * inv * norm_w[c] : swiglu ? v / (1.0 + std::exp(-v)) * up[i] : v;
+    }
+  }
+  tc::DeviceBuffer dx = ToDevice(ctx, x, x_offset_bytes);
+  tc::DeviceBuffer dup = ToDevice(ctx, up);
+  tc::DeviceBuffer dnorm = ToDevice(ctx, norm_w);
+  std::vector<Weights> ws;
+  std::vector<tc::DeviceBuffer> keep;
+  std::vector<std::vector<double>> refs;
+  std::vector<tc::MatMulOutput> outs;
+  for (size_t o = 0; o < spec.size(); ++o) {
+    const MultiOut& s = spec[o];
+    ws.push_back(MakeWeights(s.type, s.rows, cols, seed + 10 + static_cast<uint32_t>(o)));
+    const std::vector<float> bias = RandomFloats(s.rows, seed + 20 + static_cast<uint32_t>(o));
+    const std::vector<float> y0 =
+        RandomFloats(static_cast<size_t>(n) * s.rows, seed + 30 + static_cast<uint32_t>(o));
+    std::vector<double> ref(y0.size());
+    for (int t = 0; t < n; ++t) {
+      for (int r = 0; r < s.rows; ++r) {
+        double acc = 0;
+        const float* wr = ws.back().deq.data() + static_cast<size_t>(r) * cols;
+        for (int c = 0; c < cols; ++c) acc += wr[c] * X[static_cast<size_t>(t) * cols + c];
+        const size_t i = static_cast<size_t>(t) * s.rows + r;
+        ref[i] = acc + (s.bias ? bias[r] : 0.0) + (s.accumulate ? y0[i] : 0.0);
+      }
+    }
+    refs.push_back(std::move(ref));
+    keep.push_back(ToDevice(ctx, ws.back().bytes));
+    const void* wdev = keep.back().data();
+    keep.push_back(ToDevice(ctx, bias));
+    const float* bdev = keep.back().as<float>();
+    keep.push_back(ToDevice(ctx, y0));
+    float* ydev = keep.back().as<float>();
+    if (!s.accumulate) Poison(ctx, ydev, y0.size());
+    tc::MatMulOutput mo;
+    mo.wtype = s.type;
+    mo.w = wdev;
+    mo.rows = s.rows;
+    mo.y = ydev;
+    mo.bias = s.bias ? bdev : nullptr;
+    mo.accumulate = s.accumulate;
+    outs.push_back(mo);
+  }
+  tc::MatMulInput in;
+  in.x = reinterpret_cast<const float*>(static_cast<const char*>(dx.data()) + x_offset_bytes);
+  if (rms) {
+    in.rms_weight = dnorm.as<float>();
+    in.rms_eps = eps;
+  }
+  if (swiglu) in.up = dup.as<float>();
+  absl::Status st = tc::MatMulMulti(ctx, in, cols, n, outs.data(), static_cast<int>(outs.size()));
+  INFO(std::string(st.message()));
+  REQUIRE(st.ok());
+  REQUIRE(ctx.Synchronize().ok());
+  for (size_t o = 0; o < spec.size(); ++o) {
+    std::vector<float> got(refs[o].size());
+    REQUIRE(ctx.Download(got.data(), outs[o].y, got.size() * sizeof(float)).ok());
+    const Errors e = Compare(got, refs[o]);
+    const double bound = n <= 8 ? 2e-5 : (spec[o].type == DType::kF32 ? 1e-4 : 2e-3);
+    std::printf(
+        "multi %-5s rows=%-4d cols=%-5d n=%-3d rms=%d swiglu=%d bias=%d acc=%d "
+        "rel_l2=%.3g (bound %.0e)\n",
+        std::string(trueno::DTypeName(spec[o].type)).c_str(), spec[o].rows, cols, n, rms, swiglu,
+        spec[o].bias, spec[o].accumulate, e.rel_l2, bound);
+    CHECK(e.non_finite == 0);
+    CHECK(e.rel_l2 <= bound);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda MatMulMulti folds RmsNorm / SwiGLU inputs, biases and residual adds", "[gpu]") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  uint32_t seed = 5000;
+  // A qkv-like call: two types (two reorders, two launches), biases, RMSNorm input.
+  const std::vector<MultiOut> qkv = {{DType::kQ4_K, 96, true, false},
+                                     {DType::kQ4_K, 33, true, false},
+                                     {DType::kQ6_K, 33, true, false}};
+  for (int n : {1, 3, 8, 24}) CheckMatMulMulti(**ctx, qkv, 512, n, true, false, seed += 100);
+  // Down projections: SwiGLU input, accumulate into the residual.
+  for (DType type : kAllTypes) {
+    for (int n : {1, 5, 17}) {
+      CheckMatMulMulti(**ctx, {{type, 45, false, true}}, 256, n, false, true, seed += 100);
+    }
+  }
+  // Long rows: 2 and 4 warps per row (64 / 128+ chunks), several outputs with their row counts
+  // not multiples of the rows per block.
+  const std::vector<MultiOut> wide = {{DType::kQ4_K, 13, true, false},
+                                      {DType::kQ4_K, 6, false, true},
+                                      {DType::kQ8_0, 5, false, false},
+                                      {DType::kF16, 3, true, true}};
+  for (int n : {1, 2, 7}) CheckMatMulMulti(**ctx, wide, 4096, n, true, false, seed += 100);
+  for (int n : {1, 4}) {
+    CheckMatMulMulti(**ctx, {{DType::kQ6_K, 9, false, true}, {DType::kQ5_0, 10, false, true}},
+                     18944, n, false, true, seed += 100);
+  }
+  // Plain input, bias and accumulate together, four outputs of one type in one launch.
+  const std::vector<MultiOut> four = {{DType::kQ8_0, 7, true, true},
+                                      {DType::kQ8_0, 64, false, false},
+                                      {DType::kQ8_0, 1, true, false},
+                                      {DType::kQ8_0, 30, false, true}};
+  for (int n : {2, 9}) CheckMatMulMulti(**ctx, four, 1024, n, false, false, seed += 100);
+  // Unaligned activations: the transform is written out first, then the per-element kernels.
+  for (int n : {1, 4, 12}) {
+    CheckMatMulMulti(**ctx, {{DType::kQ4_0, 19, true, false}, {DType::kF16, 8, false, true}}, 256,
+                     n, true, false, seed += 100, 4);
+  }
+  // Bad arguments.
+  tc::MatMulInput in;
+  auto buf = tc::DeviceBuffer::Allocate(1 << 16, "args");
+  REQUIRE(buf.ok());
+  in.x = buf->as<float>();
+  in.rms_weight = in.x;
+  in.up = in.x;
+  tc::MatMulOutput o;
+  o.wtype = DType::kQ4_0;
+  o.w = buf->data();
+  o.rows = 4;
+  o.y = buf->as<float>() + 4096;
+  CHECK(tc::MatMulMulti(**ctx, in, 32, 1, &o, 1).code() == absl::StatusCode::kInvalidArgument);
+  in.up = nullptr;
+  CHECK(tc::MatMulMulti(**ctx, in, 32, 1, &o, 0).code() == absl::StatusCode::kInvalidArgument);
+  o.wtype = DType::kQ2_K;
+  CHECK(tc::MatMulMulti(**ctx, in, 256, 1, &o, 1).code() == absl::StatusCode::kUnimplemented);
+  CHECK(ctx->get()->Synchronize().ok());
+}

@@ -308,3 +308,73 @@ TEST_CASE("cuda AttentionPrefill (tiled, causal, cached prefix) matches AttendHe
     RunAttentionCase(g, rng, {4, 1, 256, 16, type, {77}}, true);
   }
 }
+
+TEST_CASE("cuda RopeKvStore rotates q and k like the CPU Rope and stores K and V like KvStore") {
+  APR_REQUIRE_GPU();
+  Gpu g = MakeGpu();
+  std::mt19937 rng(Seed());
+  for (auto type : {trueno::DType::kF32, trueno::DType::kF16}) {
+    for (auto mode : {trueno::RopeMode::kNormal, trueno::RopeMode::kNeox}) {
+      for (int n_rot : {0, 32}) {
+        const int rows = 5, heads = 6, kv_heads = 2, hd = 64, block_size = 16, n_blocks = 12;
+        const int kv_dim = kv_heads * hd;
+        INFO("f16 " << (type == trueno::DType::kF16) << " neox "
+                    << (mode == trueno::RopeMode::kNeox) << " n_rot " << n_rot);
+        trueno::RopeParams p;
+        p.mode = mode;
+        p.theta = 1000000.0f;
+        p.n_rot = n_rot;
+        auto q = Random(rng, size_t(rows) * heads * hd);
+        auto k = Random(rng, size_t(rows) * kv_dim);
+        auto v = Random(rng, size_t(rows) * kv_dim);
+        // Two sequences on shuffled blocks; rows at scattered positions.
+        std::vector<int32_t> tables(2 * 6);
+        std::vector<int> ids(n_blocks);
+        std::iota(ids.begin(), ids.end(), 0);
+        std::shuffle(ids.begin(), ids.end(), rng);
+        for (size_t i = 0; i < tables.size(); ++i) tables[i] = ids[i];
+        const std::vector<int32_t> row_table = {0, 1, 0, 1, 1};
+        const std::vector<int32_t> pos = {0, 95, 17, 40, 3};
+        std::vector<float> want_q = q, want_k = k;
+        for (int r = 0; r < rows; ++r) {
+          trueno::Rope(&want_q[size_t(r) * heads * hd], heads, hd, pos[r], p);
+          trueno::Rope(&want_k[size_t(r) * kv_dim], kv_heads, hd, pos[r], p);
+        }
+        const size_t elem = type == trueno::DType::kF16 ? 2 : 4;
+        const size_t pool_bytes = size_t(n_blocks) * block_size * kv_dim * elem;
+        std::vector<uint8_t> poison(pool_bytes, 0xFF);
+        uint8_t* dk = g.Put(poison);
+        uint8_t* dv = g.Put(poison);
+        const tc::PagedKvLayer layer{dk, dv, type, block_size, kv_heads, hd, n_blocks};
+        const tc::RowMap map{g.Put(tables), 6, g.Put(row_table), g.Put(pos)};
+        float* dq = g.Put(q);
+        float* dkr = g.Put(k);
+        const tc::RopeConfig rc{mode == trueno::RopeMode::kNeox, p.theta, p.freq_scale, p.n_rot};
+        REQUIRE(tc::RopeKvStore(*g.ctx, layer, dq, dkr, g.Put(v), rows, heads, map, rc).ok());
+        CheckClose(g.Get(dq, q.size()), want_q, 1e-5);
+        CheckClose(g.Get(dkr, k.size()), want_k, 1e-5);
+        // The pool rows hold the device's rotated K (converted to the pool type) and V exactly.
+        const auto got_k = g.Get(dkr, k.size());
+        auto pk = g.Get(dk, pool_bytes), pv = g.Get(dv, pool_bytes);
+        for (int r = 0; r < rows; ++r) {
+          const size_t off =
+              (size_t(tables[size_t(row_table[r]) * 6 + pos[r] / block_size]) * block_size +
+               pos[r] % block_size) *
+              kv_dim;
+          std::vector<uint8_t> ek(kv_dim * elem), ev(kv_dim * elem);
+          if (type == trueno::DType::kF16) {
+            trueno::Fp32ToFp16Row(&got_k[size_t(r) * kv_dim],
+                                  reinterpret_cast<uint16_t*>(ek.data()), kv_dim);
+            trueno::Fp32ToFp16Row(&v[size_t(r) * kv_dim], reinterpret_cast<uint16_t*>(ev.data()),
+                                  kv_dim);
+          } else {
+            std::memcpy(ek.data(), &got_k[size_t(r) * kv_dim], kv_dim * 4);
+            std::memcpy(ev.data(), &v[size_t(r) * kv_dim], kv_dim * 4);
+          }
+          REQUIRE(std::memcmp(pk.data() + off * elem, ek.data(), ek.size()) == 0);
+          REQUIRE(std::memcmp(pv.data() + off * elem, ev.data(), ev.size()) == 0);
+        }
+      }
+    }
+  }
+}

@@ -42,6 +42,9 @@ void SetMatVecMaxTokens(int) {}
 absl::Status MatMul(Context&, DType, const void*, int, int, const float*, int, float*) {
   return NotBuilt();
 }
+absl::Status MatMulMulti(Context&, const MatMulInput&, int, int, const MatMulOutput*, int) {
+  return NotBuilt();
+}
 absl::Status EmbedRows(Context&, DType, const void*, int, int, const int32_t*, int, float*) {
   return NotBuilt();
 }
@@ -57,6 +60,10 @@ absl::Status Rope(Context&, float*, int, int, int, const int32_t*, const RopeCon
 }
 absl::Status KvStore(Context&, const PagedKvLayer&, const float*, const float*, int,
                      const RowMap&) {
+  return NotBuilt();
+}
+absl::Status RopeKvStore(Context&, const PagedKvLayer&, float*, float*, const float*, int, int,
+                         const RowMap&, const RopeConfig&) {
   return NotBuilt();
 }
 absl::Status AttentionDecode(Context&, const PagedKvLayer&, const float*, int, int, float,

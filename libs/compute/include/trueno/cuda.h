@@ -100,6 +100,30 @@ bool MatMulSupports(DType wtype);
 [[nodiscard]] absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols,
                                   const float* x, int n_tokens, float* y);
 
+// Several matrix products of one input, with the layer's element-wise work folded in: the input
+// is X = x, X = RmsNorm(x) * rms_weight (per token, epsilon rms_eps), or X = silu(x) * up; each
+// output gets Y = W X, plus bias[r] when set, added to Y's previous contents when accumulate.
+// The same results as RmsNorm / SiluMul, MatMul per output, AddBias and Add run one after the
+// other: at most 8 tokens it is one activation reorder per weight type and one kernel per type
+// (outputs of one type share a launch), above that the transformed input is written once and
+// each output goes through MatMul's cuBLAS path. Outputs must not overlap x, up or each other.
+struct MatMulInput {
+  const float* x = nullptr;  // n_tokens x cols
+  const float* rms_weight = nullptr;
+  float rms_eps = 1e-6f;
+  const float* up = nullptr;  // SwiGLU's up projection (n_tokens x cols); not with rms_weight
+};
+struct MatMulOutput {
+  DType wtype = DType::kF32;
+  const void* w = nullptr;
+  int rows = 0;
+  float* y = nullptr;  // n_tokens x rows
+  const float* bias = nullptr;
+  bool accumulate = false;
+};
+[[nodiscard]] absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_tokens,
+                                       const MatMulOutput* outs, int n_outs);
+
 // Largest n_tokens MatMul serves with the fused dequantize+dot kernels (default and maximum 8);
 // larger batches take the f16-tiles + cuBLAS path. Process-wide; for benchmarks and tuning.
 void SetMatVecMaxTokens(int n);

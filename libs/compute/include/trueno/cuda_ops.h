@@ -71,6 +71,13 @@ struct RowMap {
 [[nodiscard]] absl::Status KvStore(Context& ctx, const PagedKvLayer& layer, const float* k,
                                    const float* v, int rows, const RowMap& map);
 
+// Rope(q), Rope(k) and KvStore(k, v) in one launch: q (rows x n_heads heads) and k (rows x
+// layer.n_kv_heads heads) are rotated in place for positions map.positions, and the rotated K and
+// V rows are written to the pool. Same results as the three calls.
+[[nodiscard]] absl::Status RopeKvStore(Context& ctx, const PagedKvLayer& layer, float* q, float* k,
+                                       const float* v, int rows, int n_heads, const RowMap& map,
+                                       const RopeConfig& params);
+
 // Causal GQA attention: row r's n_heads query heads (q: rows x n_heads*head_dim floats) attend
 // over positions 0..positions[r] of their sequence; query head h reads KV head
 // h / (n_heads / n_kv_heads). out (same shape as q) = softmax(scale * q.K^T) V. One kernel for

@@ -1,6 +1,6 @@
 // Attention over the paged KV pool.
 //
-// Decode (AttentionDecode): one block per (row, KV head, chunk of positions). The block's four
+// Decode (AttentionDecode): one block per (row, KV head, chunk of 16 positions). The block's four
 // warps walk the chunk's positions; every key/value row is read once for the whole group of
 // query heads sharing that KV head (GQA), each warp keeps an online softmax per query head, and
 // the warps' states are merged in shared memory. Long contexts are split into chunks so that a
@@ -33,7 +33,10 @@ constexpr int kKTile = 32;  // prefill key positions per tile
 constexpr int kPrefillThreads = 128;
 constexpr int kMaxOutPerThread = 32;  // head_dim / 8 in the prefill kernel
 constexpr int kMaxHeadDim = 256;
-constexpr int kScratchSlot = 3;  // Context scratch slot of the split-decode partials
+constexpr int kScratchSlot = 3;   // Context scratch slot of the split-decode partials
+constexpr int kDecodeChunk = 16;  // positions per decode block (4 per warp)
+constexpr int kMaxSplits = 1024;
+constexpr size_t kMaxPartialBytes = size_t{256} << 20;
 
 __device__ __forceinline__ float ToFloat(float v) { return v; }
 __device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
@@ -93,11 +96,14 @@ __global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ 
     const int64_t row =
         (static_cast<int64_t>(table[p / block_size]) * block_size + p % block_size) * kv_dim +
         static_cast<int64_t>(kvh) * head_dim;
-    float kv[kMaxPerLane];
+    // K and V of the position are requested together: the loop is latency-bound (a chunk has few
+    // positions per warp), so one memory round trip per position instead of two.
+    float kv[kMaxPerLane], vv[kMaxPerLane];
 #pragma unroll
     for (int j = 0; j < kMaxPerLane; ++j) {
       const int d = lane + 32 * j;
       kv[j] = d < head_dim ? ToFloat(kpool[row + d]) : 0.0f;
+      vv[j] = d < head_dim ? ToFloat(vpool[row + d]) : 0.0f;
     }
     float pw[kMaxGroup];
 #pragma unroll
@@ -119,15 +125,10 @@ __global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ 
       for (int j = 0; j < kMaxPerLane; ++j) acc[g][j] *= alpha;
     }
 #pragma unroll
-    for (int j = 0; j < kMaxPerLane; ++j) {
-      const int d = lane + 32 * j;
-      kv[j] = d < head_dim ? ToFloat(vpool[row + d]) : 0.0f;
-    }
-#pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) {
       if (g >= group) break;
 #pragma unroll
-      for (int j = 0; j < kMaxPerLane; ++j) acc[g][j] += pw[g] * kv[j];
+      for (int j = 0; j < kMaxPerLane; ++j) acc[g][j] += pw[g] * vv[j];
     }
   }
   // Merge the warps' states.
@@ -173,17 +174,20 @@ __global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ 
   }
 }
 
-// grid rows * n_heads; block head_dim threads (rounded up to a warp).
+// grid rows * n_heads; block head_dim threads (rounded up to a warp). Only the chunks inside the
+// row's context hold partials (the grid is sized for the longest context a graph may see).
 __global__ void CombineKernel(const float* __restrict__ partial, int splits, int head_dim,
+                              int n_heads, int chunk, const int32_t* __restrict__ positions,
                               float* __restrict__ out) {
   const int64_t rh = blockIdx.x;
   const float* pp = partial + rh * splits * (head_dim + 2);
   const int d = threadIdx.x;
   if (d >= head_dim) return;
+  const int used = min(splits, (positions[rh / n_heads] + chunk) / chunk);
   float mx = -INFINITY;
-  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, pp[s * (head_dim + 2) + head_dim]);
+  for (int s = 0; s < used; ++s) mx = fmaxf(mx, pp[s * (head_dim + 2) + head_dim]);
   float lsum = 0.0f, o = 0.0f;
-  for (int s = 0; s < splits; ++s) {
+  for (int s = 0; s < used; ++s) {
     const float* ps = pp + s * (head_dim + 2);
     if (ps[head_dim] == -INFINITY) continue;
     const float f = __expf(ps[head_dim] - mx);
@@ -322,12 +326,17 @@ absl::Status AttentionDecode(Context& ctx, const PagedKvLayer& layer, const floa
   if (rows == 0) return absl::OkStatus();
   Context::Impl& impl = ctx.impl();
   const int n_ctx = max_position + 1;
-  // Enough blocks to fill the GPU (~2 per SM on an H100) with at least 64 positions per chunk.
-  const int base_blocks = rows * layer.n_kv_heads;
-  int splits = (264 + base_blocks - 1) / base_blocks;
-  splits = std::min(splits, (n_ctx + 63) / 64);
-  splits = std::max(1, std::min(splits, 64));
+  // Short chunks (kDecodeChunk positions, a few per warp): the walk over a chunk is a chain of
+  // dependent loads, so its length, not the bytes, sets the time. Chunks past a row's context
+  // leave at once, so a graph captured for the longest context costs little at short ones. The
+  // partials are capped at kMaxPartialBytes (longer chunks for long contexts and big batches).
+  const size_t per_split =
+      static_cast<size_t>(rows) * n_heads * (layer.head_dim + 2) * sizeof(float);
+  const int max_splits = static_cast<int>(
+      std::clamp<size_t>(kMaxPartialBytes / per_split, 1, static_cast<size_t>(kMaxSplits)));
+  int splits = std::min((n_ctx + kDecodeChunk - 1) / kDecodeChunk, max_splits);
   const int chunk = (n_ctx + splits - 1) / splits;
+  splits = (n_ctx + chunk - 1) / chunk;
   float* partial = nullptr;
   if (splits > 1) {
     const size_t bytes =
@@ -355,7 +364,7 @@ absl::Status AttentionDecode(Context& ctx, const PagedKvLayer& layer, const floa
   if (splits > 1) {
     const int threads = (layer.head_dim + 31) / 32 * 32;
     CombineKernel<<<rows * n_heads, threads, 0, impl.stream>>>(partial, splits, layer.head_dim,
-                                                               out);
+                                                               n_heads, chunk, map.positions, out);
     TRUENO_CUDA_CHECK_LAUNCH();
   }
   return absl::OkStatus();

@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "context_impl.h"
 #include "cuda_check.h"
 #include "dequant.cuh"
 #include "matmul_internal.h"
+#include "trueno/cuda_ops.h"
 #include "trueno/status_macros.h"
 #include "trueno/str_cat.h"
 
@@ -146,67 +148,183 @@ bool MatMulSupports(DType wtype) {
   }
 }
 
-absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols, const float* x,
-                    int n_tokens, float* y) {
+namespace {
+
+absl::Status CheckShape(DType wtype, const void* w, int rows, int cols, int n_tokens,
+                        const float* x, const float* y, const char* who) {
   if (!MatMulSupports(wtype)) {
-    return absl::UnimplementedError(Concat("cuda::MatMul: weight type ", DTypeName(wtype),
+    return absl::UnimplementedError(Concat(who, ": weight type ", DTypeName(wtype),
                                            " is not supported (supported: f32, f16, bf16, q8_0, "
                                            "q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)"));
   }
   if (rows <= 0 || cols <= 0 || n_tokens <= 0 || w == nullptr || x == nullptr || y == nullptr) {
-    return absl::InvalidArgumentError(Concat("cuda::MatMul: invalid shape rows=", rows, " cols=",
-                                             cols, " n_tokens=", n_tokens, " or null pointer"));
+    return absl::InvalidArgumentError(Concat(who, ": invalid shape rows=", rows, " cols=", cols,
+                                             " n_tokens=", n_tokens, " or null pointer"));
   }
   const DTypeTraits& tr = Traits(wtype);
   if (cols % static_cast<int>(tr.block_elems) != 0) {
-    return absl::InvalidArgumentError(Concat("cuda::MatMul: cols=", cols,
-                                             " is not a multiple of the ", tr.name, " block size ",
-                                             tr.block_elems));
+    return absl::InvalidArgumentError(Concat(who, ": cols=", cols, " is not a multiple of the ",
+                                             tr.name, " block size ", tr.block_elems));
   }
-  const size_t row_bytes = static_cast<size_t>(cols) / tr.block_elems * tr.block_bytes;
-  const auto* wb = static_cast<const uint8_t*>(w);
-  Context::Impl& m = ctx.impl();
-  TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
+  return absl::OkStatus();
+}
 
-  if (n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed)) {
+size_t RowBytes(DType wtype, int cols) {
+  const DTypeTraits& tr = Traits(wtype);
+  return static_cast<size_t>(cols) / tr.block_elems * tr.block_bytes;
+}
+
+// The reorder reads the transform's vectors with 16-byte loads.
+bool Aligned16OrNull(const float* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+bool UseFused(int n_tokens) {
+  return n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed);
+}
+
+// One product on an already transformed input. The fused kernels apply bias and accumulate; the
+// cuBLAS path applies accumulate (beta = 1) and leaves the bias to the caller.
+absl::Status MatMulOne(Context::Impl& m, const MatMulOutput& o, int cols, const float* x,
+                       int n_tokens) {
+  const size_t row_bytes = RowBytes(o.wtype, cols);
+  const auto* wb = static_cast<const uint8_t*>(o.w);
+  if (UseFused(n_tokens)) {
     APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
                                              internal::kScratchActPermuted));
-    return internal::LaunchMatVec(wtype, wb, row_bytes, rows, cols, x, n_tokens, y,
+    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
+    return internal::LaunchMatVec(o.wtype, &out, 1, cols, x, internal::ActTransform{}, n_tokens,
                                   static_cast<float*>(xp), m.stream);
   }
 
   // Large batch: cuBLAS. Column-major view: C (rows x n) = W^T (rows x cols) * X (cols x n), W
   // stored as a cols x rows column-major matrix (lda = cols), X as cols x n (ldb = cols), Y as
-  // rows x n (ldc = rows).
-  const float alpha = 1.0f, beta = 0.0f;
-  if (wtype == DType::kF32) {
+  // rows x n (ldc = rows). beta = 1 adds the product to Y (the residual).
+  const int rows = o.rows;
+  float* y = o.y;
+  const float alpha = 1.0f, beta = o.accumulate ? 1.0f : 0.0f;
+  if (o.wtype == DType::kF32) {
     TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(
-        m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n_tokens, cols, &alpha, w, CUDA_R_32F, cols, x,
+        m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n_tokens, cols, &alpha, o.w, CUDA_R_32F, cols, x,
         CUDA_R_32F, cols, &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  } else {
+    const size_t x_elems = static_cast<size_t>(n_tokens) * cols;
+    APR_ASSIGN_OR_RETURN(void* xh, m.Scratch(x_elems * sizeof(__half), internal::kScratchActHalf));
+    APR_RETURN_IF_ERROR(internal::LaunchFloatToHalf(x, x_elems, xh, m.stream));
+    if (o.wtype == DType::kF16) {
+      TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows,
+                                                    n_tokens, cols, &alpha, o.w, CUDA_R_16F, cols,
+                                                    xh, CUDA_R_16F, cols, &beta, y, CUDA_R_32F,
+                                                    rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    } else {
+      int tile_rows = static_cast<int>(
+          std::min<size_t>(rows, std::max<size_t>(1, internal::kTileElems / cols)));
+      if (tile_rows >= 128 && tile_rows < rows) tile_rows -= tile_rows % 128;
+      APR_ASSIGN_OR_RETURN(void* wh,
+                           m.Scratch(static_cast<size_t>(tile_rows) * cols * sizeof(__half),
+                                     internal::kScratchWeightTile));
+      for (int r0 = 0; r0 < rows; r0 += tile_rows) {
+        const int nr = std::min(tile_rows, rows - r0);
+        APR_RETURN_IF_ERROR(internal::LaunchDequantToHalf(
+            o.wtype, wb + static_cast<size_t>(r0) * row_bytes, row_bytes, nr, cols, wh, m.stream));
+        TRUENO_CUBLAS_RETURN_IF_ERROR(
+            m.blas->gemm_ex(m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, nr, n_tokens, cols, &alpha, wh,
+                            CUDA_R_16F, cols, xh, CUDA_R_16F, cols, &beta, y + r0, CUDA_R_32F, rows,
+                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status MatMul(Context& ctx, DType wtype, const void* w, int rows, int cols, const float* x,
+                    int n_tokens, float* y) {
+  APR_RETURN_IF_ERROR(CheckShape(wtype, w, rows, cols, n_tokens, x, y, "cuda::MatMul"));
+  Context::Impl& m = ctx.impl();
+  TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
+  MatMulOutput o;
+  o.wtype = wtype;
+  o.w = w;
+  o.rows = rows;
+  o.y = y;
+  return MatMulOne(m, o, cols, x, n_tokens);
+}
+
+absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_tokens,
+                         const MatMulOutput* outs, int n_outs) {
+  if (n_outs <= 0 || outs == nullptr) {
+    return absl::InvalidArgumentError("cuda::MatMulMulti: no outputs");
+  }
+  if (in.rms_weight != nullptr && in.up != nullptr) {
+    return absl::InvalidArgumentError(
+        "cuda::MatMulMulti: RmsNorm and SwiGLU inputs exclude "
+        "each other");
+  }
+  for (int i = 0; i < n_outs; ++i) {
+    const MatMulOutput& o = outs[i];
+    APR_RETURN_IF_ERROR(
+        CheckShape(o.wtype, o.w, o.rows, cols, n_tokens, in.x, o.y, "cuda::MatMulMulti"));
+  }
+  Context::Impl& m = ctx.impl();
+  TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
+  const internal::ActTransform tf{in.rms_weight, in.rms_eps, in.up};
+
+  bool chunked = UseFused(n_tokens);
+  for (int i = 0; i < n_outs && chunked; ++i) {
+    chunked = internal::MatVecChunked(outs[i].wtype, static_cast<const uint8_t*>(outs[i].w),
+                                      RowBytes(outs[i].wtype, cols), cols, in.x) &&
+              Aligned16OrNull(in.up) && Aligned16OrNull(in.rms_weight);
+  }
+  if (chunked) {
+    // Outputs of one weight type share the reorder and the launch.
+    APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
+                                             internal::kScratchActPermuted));
+    std::vector<bool> done(static_cast<size_t>(n_outs), false);
+    for (int i = 0; i < n_outs; ++i) {
+      if (done[i]) continue;
+      internal::MatVecOut group[internal::kMaxMatVecOuts];
+      int g = 0;
+      for (int j = i; j < n_outs && g < internal::kMaxMatVecOuts; ++j) {
+        if (done[j] || outs[j].wtype != outs[i].wtype) continue;
+        const MatMulOutput& o = outs[j];
+        group[g++] = internal::MatVecOut{static_cast<const uint8_t*>(o.w),
+                                         RowBytes(o.wtype, cols),
+                                         o.rows,
+                                         o.y,
+                                         o.bias,
+                                         o.accumulate};
+        done[j] = true;
+      }
+      APR_RETURN_IF_ERROR(internal::LaunchMatVec(outs[i].wtype, group, g, cols, in.x, tf, n_tokens,
+                                                 static_cast<float*>(xp), m.stream));
+    }
     return absl::OkStatus();
   }
-  const size_t x_elems = static_cast<size_t>(n_tokens) * cols;
-  APR_ASSIGN_OR_RETURN(void* xh, m.Scratch(x_elems * sizeof(__half), internal::kScratchActHalf));
-  APR_RETURN_IF_ERROR(internal::LaunchFloatToHalf(x, x_elems, xh, m.stream));
-  if (wtype == DType::kF16) {
-    TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(
-        m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n_tokens, cols, &alpha, w, CUDA_R_16F, cols, xh,
-        CUDA_R_16F, cols, &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    return absl::OkStatus();
+
+  // Write the transformed input once, then one product per output.
+  const float* x = in.x;
+  if (tf.any()) {
+    const size_t elems = static_cast<size_t>(n_tokens) * cols;
+    APR_ASSIGN_OR_RETURN(void* xt,
+                         m.Scratch(elems * sizeof(float), internal::kScratchActTransformed));
+    auto* xf = static_cast<float*>(xt);
+    if (in.rms_weight != nullptr) {
+      APR_RETURN_IF_ERROR(RmsNorm(ctx, in.x, in.rms_weight, n_tokens, cols, in.rms_eps, xf));
+    } else {
+      APR_RETURN_IF_ERROR(SiluMul(ctx, in.x, in.up, xf, static_cast<int64_t>(elems)));
+    }
+    x = xf;
   }
-  int tile_rows =
-      static_cast<int>(std::min<size_t>(rows, std::max<size_t>(1, internal::kTileElems / cols)));
-  if (tile_rows >= 128 && tile_rows < rows) tile_rows -= tile_rows % 128;
-  APR_ASSIGN_OR_RETURN(void* wh, m.Scratch(static_cast<size_t>(tile_rows) * cols * sizeof(__half),
-                                           internal::kScratchWeightTile));
-  for (int r0 = 0; r0 < rows; r0 += tile_rows) {
-    const int nr = std::min(tile_rows, rows - r0);
-    APR_RETURN_IF_ERROR(internal::LaunchDequantToHalf(
-        wtype, wb + static_cast<size_t>(r0) * row_bytes, row_bytes, nr, cols, wh, m.stream));
-    TRUENO_CUBLAS_RETURN_IF_ERROR(m.blas->gemm_ex(m.cublas, CUBLAS_OP_T, CUBLAS_OP_N, nr, n_tokens,
-                                                  cols, &alpha, wh, CUDA_R_16F, cols, xh,
-                                                  CUDA_R_16F, cols, &beta, y + r0, CUDA_R_32F, rows,
-                                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  for (int i = 0; i < n_outs; ++i) {
+    const MatMulOutput& o = outs[i];
+    if (!UseFused(n_tokens) && o.bias != nullptr) {
+      MatMulOutput plain = o;
+      plain.bias = nullptr;
+      APR_RETURN_IF_ERROR(MatMulOne(m, plain, cols, x, n_tokens));
+      APR_RETURN_IF_ERROR(AddBias(ctx, o.y, o.bias, n_tokens, o.rows));
+    } else {
+      APR_RETURN_IF_ERROR(MatMulOne(m, o, cols, x, n_tokens));
+    }
   }
   return absl::OkStatus();
 }

@@ -13,9 +13,10 @@ namespace trueno::cuda::internal {
 
 // Context::Impl::Scratch slots MatMul uses (others are free for the caller's kernels; a buffer
 // taken from these slots is overwritten by the next MatMul).
-inline constexpr int kScratchWeightTile = 8;    // f16 tile of W (cuBLAS path)
-inline constexpr int kScratchActHalf = 9;       // f16 activations (cuBLAS path)
-inline constexpr int kScratchActPermuted = 10;  // activations in chunk order (fused kernels)
+inline constexpr int kScratchWeightTile = 8;       // f16 tile of W (cuBLAS path)
+inline constexpr int kScratchActHalf = 9;          // f16 activations (cuBLAS path)
+inline constexpr int kScratchActPermuted = 10;     // activations in chunk order (fused kernels)
+inline constexpr int kScratchActTransformed = 11;  // RmsNorm / SwiGLU input of the cuBLAS path
 
 // Largest n_tokens the fused dequantize+dot kernels take in one launch.
 inline constexpr int kMatVecMaxTokens = 8;
@@ -25,8 +26,36 @@ inline constexpr int kMatVecMaxTokens = 8;
 // kernel runs. `scratch` (16-byte aligned, MatVecScratchBytes) holds the reordered activations.
 // Only enqueues; the launch error (if any) is returned.
 size_t MatVecScratchBytes(int cols, int n_tokens);
-absl::Status LaunchMatVec(DType wtype, const uint8_t* w, size_t row_bytes, int rows, int cols,
-                          const float* x, int n_tokens, float* y, float* scratch,
+
+// One weight matrix of a matvec launch: Y[t][r] = (accumulate ? Y[t][r] : 0) +
+// (sum_c W[r][c] X[t][c] + bias[r]) (bias optional).
+struct MatVecOut {
+  const uint8_t* w = nullptr;
+  size_t row_bytes = 0;
+  int rows = 0;
+  float* y = nullptr;
+  const float* bias = nullptr;
+  bool accumulate = false;
+};
+inline constexpr int kMaxMatVecOuts = 4;
+
+// What the reorder applies to the activations on the way (the chunked path only):
+// X = x * rsqrt(mean(x^2) + eps) * rms_weight per token, or X = silu(x) * up.
+struct ActTransform {
+  const float* rms_weight = nullptr;
+  float rms_eps = 0.0f;
+  const float* up = nullptr;
+  bool any() const { return rms_weight != nullptr || up != nullptr; }
+};
+
+// True when LaunchMatVec runs the chunked kernels (and so can apply an ActTransform) for weights
+// of `wtype` at w with rows of `row_bytes` and activations at x.
+bool MatVecChunked(DType wtype, const uint8_t* w, size_t row_bytes, int cols, const float* x);
+
+// Y = W X for up to kMaxMatVecOuts matrices of one type sharing the input x (one reorder, one
+// launch). A transform needs MatVecChunked for every output.
+absl::Status LaunchMatVec(DType wtype, const MatVecOut* outs, int n_outs, int cols, const float* x,
+                          const ActTransform& tf, int n_tokens, float* scratch,
                           cudaStream_t stream);
 
 // Dequantizes rows [0, n_rows) of w (rows of `row_bytes`) into n_rows x cols halves at `out`.

@@ -15,21 +15,82 @@ namespace {
 constexpr int kRowsPerBlock = 4;  // warps per block
 constexpr int kThreads = 32 * kRowsPerBlock;
 
+// The outputs of one launch, by value in the kernel's parameters. Blocks [end[i-1], end[i]) serve
+// output i.
+struct OutSet {
+  const uint8_t* w[kMaxMatVecOuts];
+  size_t row_bytes[kMaxMatVecOuts];
+  int rows[kMaxMatVecOuts];
+  float* y[kMaxMatVecOuts];
+  const float* bias[kMaxMatVecOuts];
+  int accumulate[kMaxMatVecOuts];
+  int block_end[kMaxMatVecOuts];
+  int count;
+};
+
+// This block's output and the row its warp serves.
+struct Target {
+  const uint8_t* row;
+  int rows, r;
+  float* y;
+  const float* bias;
+  bool accumulate;
+};
+
+// rows_per_block rows per block, `row` the block-local row of the calling warp.
+__device__ __forceinline__ Target Locate(const OutSet& o, int row, int rows_per_block) {
+  int i = 0, first_block = 0;
+#pragma unroll
+  for (int k = 0; k + 1 < kMaxMatVecOuts; ++k) {
+    if (k + 1 < o.count && static_cast<int>(blockIdx.x) >= o.block_end[k]) {
+      i = k + 1;
+      first_block = o.block_end[k];
+    }
+  }
+  Target t;
+  t.rows = o.rows[i];
+  t.r = (static_cast<int>(blockIdx.x) - first_block) * rows_per_block + row;
+  t.row = o.w[i] + static_cast<size_t>(t.r) * o.row_bytes[i];
+  t.y = o.y[i];
+  t.bias = o.bias[i];
+  t.accumulate = o.accumulate[i] != 0;
+  return t;
+}
+
 template <int NT>
-__device__ __forceinline__ void WarpReduceAndStore(float (&acc)[NT], int lane, int nv, int rows,
-                                                   int r, float* y) {
+__device__ __forceinline__ void WarpReduce(float (&acc)[NT]) {
 #pragma unroll
   for (int t = 0; t < NT; ++t) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) acc[t] += __shfl_xor_sync(0xFFFFFFFFu, acc[t], o);
   }
-  if (lane == 0) {
+}
+
+// The epilogue of row tg.r: bias, then the previous contents when accumulating.
+template <int NT>
+__device__ __forceinline__ void Store(const float (&acc)[NT], int nv, const Target& tg) {
+  const float b = tg.bias != nullptr ? tg.bias[tg.r] : 0.0f;
 #pragma unroll
-    for (int t = 0; t < NT; ++t) {
-      if (t < nv) y[static_cast<size_t>(t) * rows + r] = acc[t];
+  for (int t = 0; t < NT; ++t) {
+    if (t < nv) {
+      float* p = tg.y + static_cast<size_t>(t) * tg.rows + tg.r;
+      const float v = tg.bias != nullptr ? acc[t] + b : acc[t];
+      *p = tg.accumulate ? *p + v : v;
     }
   }
 }
+
+template <int NT>
+__device__ __forceinline__ void WarpReduceAndStore(float (&acc)[NT], int lane, int nv,
+                                                   const Target& tg) {
+  WarpReduce(acc);
+  if (lane == 0) Store(acc, nv, tg);
+}
+
+// Warps per row: long rows are split over 2 or 4 warps of a block (their lanes take every
+// 2nd / 4th group of 32 chunks) so that short matrices still have enough loads in flight and no
+// warp walks a long serial loop; the partial sums meet in shared memory.
+inline int SplitFor(int n_chunks) { return n_chunks >= 112 ? 4 : (n_chunks >= 48 ? 2 : 1); }
 
 // Activations in chunk order: the fused kernel's lane L of a warp reads, at its e-th emit, the
 // four activations of chunk 32J + L; storing them at float4 slot (J * E + e) * 32 + L (E = emits
@@ -46,76 +107,150 @@ size_t PermutedStride(int cols, int elems) {  // floats per token
   return (nch + 31) / 32 * 32 * elems;
 }
 
+// Reorders chunk `ch` of token row xt into xpt, applying the SwiGLU gate (up != null) or the
+// RMSNorm scale (inv_rms, with rms_weight) on the way. Same float operations as SiluMulKernel
+// and RmsNormKernel, so the fused path computes what the separate kernels would.
 template <class C>
-__global__ void __launch_bounds__(256)
-    PermuteActKernel(const uint8_t* __restrict__ w_row0, int cols, const float* __restrict__ x,
-                     int n, size_t stride, float* __restrict__ xp) {
-  const int nch = cols / C::kElems;
-  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<size_t>(n) * nch) return;
-  const int t = static_cast<int>(idx / nch), ch = static_cast<int>(idx % nch);
-  const float* xt = x + static_cast<size_t>(t) * cols;
-  float4* o = reinterpret_cast<float4*>(xp + static_cast<size_t>(t) * stride) +
+__device__ __forceinline__ void PermuteChunk(const uint8_t* w_row0, int ch, const float* xt,
+                                             const float* upt, const float* rms_weight,
+                                             float inv_rms, float* xpt) {
+  float4* o = reinterpret_cast<float4*>(xpt) +
               static_cast<size_t>(ch >> 5) * EmitsPerChunk<C>() * 32 + (ch & 31);
   int e = 0;
   auto emit = [&](int i, float, float, float, float) {
-    o[32 * e] = *reinterpret_cast<const float4*>(xt + i);
+    float4 v = *reinterpret_cast<const float4*>(xt + i);
+    if (upt != nullptr) {
+      const float4 u = *reinterpret_cast<const float4*>(upt + i);
+      v.x = v.x / (1.0f + expf(-v.x)) * u.x;
+      v.y = v.y / (1.0f + expf(-v.y)) * u.y;
+      v.z = v.z / (1.0f + expf(-v.z)) * u.z;
+      v.w = v.w / (1.0f + expf(-v.w)) * u.w;
+    } else if (rms_weight != nullptr) {
+      const float4 g = *reinterpret_cast<const float4*>(rms_weight + i);
+      v.x = v.x * inv_rms * g.x;
+      v.y = v.y * inv_rms * g.y;
+      v.z = v.z * inv_rms * g.z;
+      v.w = v.w * inv_rms * g.w;
+    }
+    o[32 * e] = v;
     ++e;
   };
   C::Values(w_row0, ch, emit);
 }
 
+// One thread per (token, chunk); no RMSNorm (it needs the whole row first).
+template <class C>
+__global__ void __launch_bounds__(256)
+    PermuteActKernel(const uint8_t* __restrict__ w_row0, int cols, const float* __restrict__ x,
+                     const float* __restrict__ up, int n, size_t stride, float* __restrict__ xp) {
+  const int nch = cols / C::kElems;
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * nch) return;
+  const int t = static_cast<int>(idx / nch), ch = static_cast<int>(idx % nch);
+  const size_t off = static_cast<size_t>(t) * cols;
+  PermuteChunk<C>(w_row0, ch, x + off, up != nullptr ? up + off : nullptr, nullptr, 0.0f,
+                  xp + static_cast<size_t>(t) * stride);
+}
+
+// One block per token: the row's sum of squares first, then the scaled chunks.
+template <class C>
+__global__ void __launch_bounds__(256)
+    PermuteRmsKernel(const uint8_t* __restrict__ w_row0, int cols, const float* __restrict__ x,
+                     const float* __restrict__ rms_weight, float eps, size_t stride,
+                     float* __restrict__ xp) {
+  const float* xt = x + static_cast<size_t>(blockIdx.x) * cols;
+  float ss = 0.0f;
+  for (int i = threadIdx.x; i < cols; i += blockDim.x) ss += xt[i] * xt[i];
+  __shared__ float part[32];
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    if (threadIdx.x == 0) part[0] = v;
+  }
+  __syncthreads();
+  const float inv = rsqrtf(part[0] / static_cast<float>(cols) + eps);
+  const int nch = cols / C::kElems;
+  float* xpt = xp + static_cast<size_t>(blockIdx.x) * stride;
+  for (int ch = threadIdx.x; ch < nch; ch += blockDim.x) {
+    PermuteChunk<C>(w_row0, ch, xt, nullptr, rms_weight, inv, xpt);
+  }
+}
+
 template <class C, int NT>
 __global__ void __launch_bounds__(kThreads)
-    MatVecKernel(const uint8_t* __restrict__ w, size_t row_bytes, int rows, int cols,
-                 const float* __restrict__ xp, size_t stride, int nv, float* __restrict__ y) {
-  const int lane = threadIdx.x & 31;
-  const int r = blockIdx.x * kRowsPerBlock + (threadIdx.x >> 5);
-  if (r >= rows) return;  // whole warps leave together: no shuffle sees a missing lane
-  const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
+    MatVecKernel(const OutSet outs, int cols, const float* __restrict__ xp, size_t stride, int nv,
+                 int split) {
+  __shared__ float partial[kRowsPerBlock][NT];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int part = warp % split;
+  const Target tg = Locate(outs, warp / split, kRowsPerBlock / split);
+  const bool active = tg.r < tg.rows;  // whole warps: no shuffle sees a missing lane
   float acc[NT];
 #pragma unroll
   for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
-  const float4* xl = reinterpret_cast<const float4*>(xp) + lane;
-  const int nch = cols / C::kElems;
-  for (int ch = lane; ch < nch; ch += 32) {
-    const float4* xc = xl + static_cast<size_t>(ch >> 5) * EmitsPerChunk<C>() * 32;
-    int e = 0;
-    auto emit = [&](int, float w0, float w1, float w2, float w3) {
+  if (active) {
+    const float4* xl = reinterpret_cast<const float4*>(xp) + lane;
+    const int nch = cols / C::kElems;
+    for (int ch = 32 * part + lane; ch < nch; ch += 32 * split) {
+      const float4* xc = xl + static_cast<size_t>(ch >> 5) * EmitsPerChunk<C>() * 32;
+      int e = 0;
+      auto emit = [&](int, float w0, float w1, float w2, float w3) {
 #pragma unroll
-      for (int t = 0; t < NT; ++t) {
-        if (t < nv) {
-          const float4 a = __ldg(xc + static_cast<size_t>(t) * (stride / 4) + 32 * e);
-          acc[t] = fmaf(w3, a.w, fmaf(w2, a.z, fmaf(w1, a.y, fmaf(w0, a.x, acc[t]))));
+        for (int t = 0; t < NT; ++t) {
+          if (t < nv) {
+            const float4 a = __ldg(xc + static_cast<size_t>(t) * (stride / 4) + 32 * e);
+            acc[t] = fmaf(w3, a.w, fmaf(w2, a.z, fmaf(w1, a.y, fmaf(w0, a.x, acc[t]))));
+          }
         }
-      }
-      ++e;
-    };
-    C::Values(row, ch, emit);
+        ++e;
+      };
+      C::Values(tg.row, ch, emit);
+    }
+    WarpReduce(acc);
   }
-  WarpReduceAndStore<NT>(acc, lane, nv, rows, r, y);
+  if (split == 1) {
+    if (active && lane == 0) Store(acc, nv, tg);
+    return;
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int t = 0; t < NT; ++t) partial[warp][t] = acc[t];
+  }
+  __syncthreads();
+  if (active && part == 0 && lane == 0) {
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      float v = partial[warp][t];
+      for (int k = 1; k < split; ++k) v += partial[warp + k][t];
+      acc[t] = v;
+    }
+    Store(acc, nv, tg);
+  }
 }
 
 // Any layout: one element at a time (plain types whose rows are not 16-byte aligned).
 template <class C>
 __global__ void __launch_bounds__(kThreads)
-    MatVecElemKernel(const uint8_t* __restrict__ w, size_t row_bytes, int rows, int cols,
-                     const float* __restrict__ x, int nv, float* __restrict__ y) {
+    MatVecElemKernel(const OutSet outs, int cols, const float* __restrict__ x, int nv) {
   const int lane = threadIdx.x & 31;
-  const int r = blockIdx.x * kRowsPerBlock + (threadIdx.x >> 5);
-  if (r >= rows) return;
-  const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
+  const Target tg = Locate(outs, threadIdx.x >> 5, kRowsPerBlock);
+  if (tg.r >= tg.rows) return;
   float acc[kMatVecMaxTokens];
 #pragma unroll
   for (int t = 0; t < kMatVecMaxTokens; ++t) acc[t] = 0.0f;
   for (int j = lane; j < cols; j += 32) {
-    const float v = C::Elem(row, j);
+    const float v = C::Elem(tg.row, j);
 #pragma unroll
     for (int t = 0; t < kMatVecMaxTokens; ++t) {
       if (t < nv) acc[t] = fmaf(v, __ldg(x + static_cast<size_t>(t) * cols + j), acc[t]);
     }
   }
-  WarpReduceAndStore<kMatVecMaxTokens>(acc, lane, nv, rows, r, y);
+  WarpReduceAndStore<kMatVecMaxTokens>(acc, lane, nv, tg);
 }
 
 bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -133,35 +268,81 @@ size_t MatVecScratchBytes(int cols, int n_tokens) {
   return static_cast<size_t>(n_tokens) * (static_cast<size_t>(cols) + 31 * 64) * sizeof(float);
 }
 
-absl::Status LaunchMatVec(DType wtype, const uint8_t* w, size_t row_bytes, int rows, int cols,
-                          const float* x, int n_tokens, float* y, float* scratch,
+bool MatVecChunked(DType wtype, const uint8_t* w, size_t row_bytes, int cols, const float* x) {
+  bool ok = false;
+  DispatchType(wtype, [&](auto codec) { ok = ChunkedOk<decltype(codec)>(w, row_bytes, cols, x); });
+  return ok;
+}
+
+absl::Status LaunchMatVec(DType wtype, const MatVecOut* outs, int n_outs, int cols, const float* x,
+                          const ActTransform& tf, int n_tokens, float* scratch,
                           cudaStream_t stream) {
-  const dim3 grid((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+  if (n_outs < 1 || n_outs > kMaxMatVecOuts) {
+    return absl::InvalidArgumentError("CUDA MatVec: 1 to 4 outputs per launch");
+  }
+  bool chunked = true;
+  DispatchType(wtype, [&](auto codec) {
+    for (int i = 0; i < n_outs; ++i) {
+      chunked = chunked && ChunkedOk<decltype(codec)>(outs[i].w, outs[i].row_bytes, cols, x);
+    }
+  });
+  int split = 1;
+  if (chunked) {
+    DispatchType(wtype, [&](auto codec) { split = SplitFor(cols / decltype(codec)::kElems); });
+  }
+  const int rows_per_block = kRowsPerBlock / split;
+  OutSet set{};
+  set.count = n_outs;
+  int blocks = 0;
+  for (int i = 0; i < n_outs; ++i) {
+    set.w[i] = outs[i].w;
+    set.row_bytes[i] = outs[i].row_bytes;
+    set.rows[i] = outs[i].rows;
+    set.y[i] = outs[i].y;
+    set.bias[i] = outs[i].bias;
+    set.accumulate[i] = outs[i].accumulate ? 1 : 0;
+    blocks += (outs[i].rows + rows_per_block - 1) / rows_per_block;
+    set.block_end[i] = blocks;
+  }
+  const dim3 grid(blocks);
+  bool transform_unsupported = false;
   const bool known = DispatchType(wtype, [&](auto codec) {
     using C = decltype(codec);
-    if (!ChunkedOk<C>(w, row_bytes, cols, x)) {
-      MatVecElemKernel<C><<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, x, n_tokens, y);
+    if (!chunked) {
+      if (tf.any()) {
+        transform_unsupported = true;
+        return;
+      }
+      MatVecElemKernel<C><<<grid, kThreads, 0, stream>>>(set, cols, x, n_tokens);
       return;
     }
     const size_t stride = PermutedStride(cols, C::kElems);
-    const size_t work = static_cast<size_t>(n_tokens) * (cols / C::kElems);
-    PermuteActKernel<C><<<static_cast<unsigned>((work + 255) / 256), 256, 0, stream>>>(
-        w, cols, x, n_tokens, stride, scratch);
+    if (tf.rms_weight != nullptr) {
+      PermuteRmsKernel<C><<<n_tokens, 256, 0, stream>>>(outs[0].w, cols, x, tf.rms_weight,
+                                                        tf.rms_eps, stride, scratch);
+    } else {
+      const size_t work = static_cast<size_t>(n_tokens) * (cols / C::kElems);
+      PermuteActKernel<C><<<static_cast<unsigned>((work + 255) / 256), 256, 0, stream>>>(
+          outs[0].w, cols, x, tf.up, n_tokens, stride, scratch);
+    }
     if (n_tokens == 1) {
       MatVecKernel<C, 1>
-          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
+          <<<grid, kThreads, 0, stream>>>(set, cols, scratch, stride, n_tokens, split);
     } else if (n_tokens == 2) {
       MatVecKernel<C, 2>
-          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
+          <<<grid, kThreads, 0, stream>>>(set, cols, scratch, stride, n_tokens, split);
     } else if (n_tokens <= 4) {
       MatVecKernel<C, 4>
-          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
+          <<<grid, kThreads, 0, stream>>>(set, cols, scratch, stride, n_tokens, split);
     } else {
       MatVecKernel<C, 8>
-          <<<grid, kThreads, 0, stream>>>(w, row_bytes, rows, cols, scratch, stride, n_tokens, y);
+          <<<grid, kThreads, 0, stream>>>(set, cols, scratch, stride, n_tokens, split);
     }
   });
   if (!known) return absl::UnimplementedError("CUDA MatVec: unsupported weight type");
+  if (transform_unsupported) {
+    return absl::InternalError("CUDA MatVec: an input transform needs the chunked kernels");
+  }
   TRUENO_CUDA_CHECK_LAUNCH();
   return absl::OkStatus();
 }

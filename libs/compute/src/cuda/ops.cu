@@ -69,8 +69,26 @@ __global__ void SiluMulKernel(const float* gate, const float* up, float* out, in
   }
 }
 
-// One thread per rotated pair. The angle is computed in double like the CPU reference: positions
-// reach tens of thousands and theta^(-2i/n) spans many decades, where float angles drift.
+// Rotates pair i of one head vector v. The angle is computed in double like the CPU reference:
+// positions reach tens of thousands and theta^(-2i/n) spans many decades, where float angles
+// drift. Reports the pair's element indices.
+__device__ __forceinline__ void RotatePair(float* v, int i, int half, int n_rot, int neox,
+                                           float theta, float freq_scale, int pos, int* i0_out,
+                                           int* i1_out) {
+  const double angle =
+      static_cast<double>(pos) * freq_scale * pow(static_cast<double>(theta), -2.0 * i / n_rot);
+  double s, c;
+  sincos(angle, &s, &c);
+  const int i0 = neox ? i : 2 * i;
+  const int i1 = neox ? i + half : 2 * i + 1;
+  const double a = v[i0], b = v[i1];
+  v[i0] = static_cast<float>(a * c - b * s);
+  v[i1] = static_cast<float>(a * s + b * c);
+  *i0_out = i0;
+  *i1_out = i1;
+}
+
+// One thread per rotated pair.
 __global__ void RopeKernel(float* x, int rows, int n_heads, int head_dim, int n_rot, int neox,
                            float theta, float freq_scale, const int32_t* __restrict__ positions) {
   const int half = n_rot / 2;
@@ -80,16 +98,8 @@ __global__ void RopeKernel(float* x, int rows, int n_heads, int head_dim, int n_
     const int i = static_cast<int>(idx % half);
     const int64_t rh = idx / half;  // row * n_heads + head
     const int r = static_cast<int>(rh / n_heads);
-    float* v = x + rh * head_dim;
-    const double angle = static_cast<double>(positions[r]) * freq_scale *
-                         pow(static_cast<double>(theta), -2.0 * i / n_rot);
-    double s, c;
-    sincos(angle, &s, &c);
-    const int i0 = neox ? i : 2 * i;
-    const int i1 = neox ? i + half : 2 * i + 1;
-    const double a = v[i0], b = v[i1];
-    v[i0] = static_cast<float>(a * c - b * s);
-    v[i1] = static_cast<float>(a * s + b * c);
+    int i0, i1;
+    RotatePair(x + rh * head_dim, i, half, n_rot, neox, theta, freq_scale, positions[r], &i0, &i1);
   }
 }
 
@@ -120,6 +130,56 @@ __global__ void KvStoreKernel(T* kpool, T* vpool, const float* __restrict__ k,
     const int64_t off = (static_cast<int64_t>(block) * block_size + pos % block_size) * kv_dim + d;
     kpool[off] = FromFloat<T>(k[idx]);
     vpool[off] = FromFloat<T>(v[idx]);
+  }
+}
+
+// RoPE of q and k and the store of K and V, one launch. Threads [0, rows * n_heads * half) rotate
+// q pairs as RopeKernel does; the rest serve (row, KV head, slot j < head_dim / 2): slot j < half
+// rotates k's pair j, a later slot takes a pair of dimensions past n_rot unrotated, and both
+// store their two K elements (rotated) and the same two V elements into the pool, as
+// KvStoreKernel does.
+template <typename T>
+__global__ void RopeKvStoreKernel(float* q, float* k, const float* __restrict__ v, T* kpool,
+                                  T* vpool, int rows, int n_heads, int n_kv_heads, int head_dim,
+                                  int n_rot, int neox, float theta, float freq_scale,
+                                  int block_size, const int32_t* __restrict__ tables,
+                                  int max_blocks, const int32_t* __restrict__ row_table,
+                                  const int32_t* __restrict__ positions) {
+  const int half = n_rot / 2, slots = head_dim / 2;
+  const int64_t q_work = static_cast<int64_t>(rows) * n_heads * half;
+  const int64_t total = q_work + static_cast<int64_t>(rows) * n_kv_heads * slots;
+  for (int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; idx < total;
+       idx += int64_t{gridDim.x} * blockDim.x) {
+    int i0, i1;
+    if (idx < q_work) {
+      const int i = static_cast<int>(idx % half);
+      const int64_t rh = idx / half;
+      const int r = static_cast<int>(rh / n_heads);
+      RotatePair(q + rh * head_dim, i, half, n_rot, neox, theta, freq_scale, positions[r], &i0,
+                 &i1);
+      continue;
+    }
+    const int64_t kidx = idx - q_work;
+    const int j = static_cast<int>(kidx % slots);
+    const int64_t rh = kidx / slots;  // row * n_kv_heads + kv head
+    const int r = static_cast<int>(rh / n_kv_heads);
+    const int pos = positions[r];
+    float* kr = k + rh * head_dim;
+    if (j < half) {
+      RotatePair(kr, j, half, n_rot, neox, theta, freq_scale, pos, &i0, &i1);
+    } else {
+      i0 = n_rot + 2 * (j - half);
+      i1 = i0 + 1;
+    }
+    const int kv_dim = n_kv_heads * head_dim;
+    const int block = tables[static_cast<int64_t>(row_table[r]) * max_blocks + pos / block_size];
+    const int64_t base = (static_cast<int64_t>(block) * block_size + pos % block_size) * kv_dim +
+                         (rh % n_kv_heads) * head_dim;
+    const float* vr = v + rh * head_dim;
+    kpool[base + i0] = FromFloat<T>(kr[i0]);
+    kpool[base + i1] = FromFloat<T>(kr[i1]);
+    vpool[base + i0] = FromFloat<T>(vr[i0]);
+    vpool[base + i1] = FromFloat<T>(vr[i1]);
   }
 }
 
@@ -196,6 +256,47 @@ absl::Status KvStore(Context& ctx, const PagedKvLayer& layer, const float* k, co
         layer.block_size, map.block_tables, map.max_blocks, map.row_table, map.positions);
   } else {
     return absl::UnimplementedError("cuda::KvStore: KV pool type must be f32 or f16");
+  }
+  TRUENO_CUDA_CHECK_LAUNCH();
+  return absl::OkStatus();
+}
+
+absl::Status RopeKvStore(Context& ctx, const PagedKvLayer& layer, float* q, float* k,
+                         const float* v, int rows, int n_heads, const RowMap& map,
+                         const RopeConfig& params) {
+  const int hd = layer.head_dim;
+  const int n_rot = params.n_rot > 0 ? params.n_rot : hd;
+  if (rows < 0 || n_heads <= 0 || layer.n_kv_heads <= 0 || hd <= 0 || n_rot > hd ||
+      n_rot % 2 != 0 || layer.block_size <= 0 || map.max_blocks <= 0) {
+    return Bad(
+        "cuda::RopeKvStore: need rows >= 0, heads > 0, an even n_rot <= head_dim and a "
+        "valid pool geometry");
+  }
+  if (rows == 0) return absl::OkStatus();
+  if (hd % 2 != 0) {  // the pair-per-thread store needs an even head_dim
+    const absl::Status sq = Rope(ctx, q, rows, n_heads, hd, map.positions, params);
+    if (!sq.ok()) return sq;
+    const absl::Status sk = Rope(ctx, k, rows, layer.n_kv_heads, hd, map.positions, params);
+    if (!sk.ok()) return sk;
+    return KvStore(ctx, layer, k, v, rows, map);
+  }
+  const int64_t total =
+      static_cast<int64_t>(rows) * (static_cast<int64_t>(n_heads) * (n_rot / 2) +
+                                    static_cast<int64_t>(layer.n_kv_heads) * (hd / 2));
+  cudaStream_t s = ctx.impl().stream;
+  const int neox = params.neox ? 1 : 0;
+  if (layer.type == DType::kF16) {
+    RopeKvStoreKernel<__half><<<Blocks(total), kThreads, 0, s>>>(
+        q, k, v, static_cast<__half*>(layer.k), static_cast<__half*>(layer.v), rows, n_heads,
+        layer.n_kv_heads, hd, n_rot, neox, params.theta, params.freq_scale, layer.block_size,
+        map.block_tables, map.max_blocks, map.row_table, map.positions);
+  } else if (layer.type == DType::kF32) {
+    RopeKvStoreKernel<float><<<Blocks(total), kThreads, 0, s>>>(
+        q, k, v, static_cast<float*>(layer.k), static_cast<float*>(layer.v), rows, n_heads,
+        layer.n_kv_heads, hd, n_rot, neox, params.theta, params.freq_scale, layer.block_size,
+        map.block_tables, map.max_blocks, map.row_table, map.positions);
+  } else {
+    return absl::UnimplementedError("cuda::RopeKvStore: KV pool type must be f32 or f16");
   }
   TRUENO_CUDA_CHECK_LAUNCH();
   return absl::OkStatus();

@@ -209,12 +209,10 @@ absl::Status GpuForward::Reserve(int rows, int n_ints) {
     };
     APR_RETURN_IF_ERROR(ctx_->Synchronize());
     APR_RETURN_IF_ERROR(grow(x_, r * E));
-    APR_RETURN_IF_ERROR(grow(xb_, r * E));
     APR_RETURN_IF_ERROR(grow(q_, r * qd));
     APR_RETURN_IF_ERROR(grow(k_, r * kvd));
     APR_RETURN_IF_ERROR(grow(v_, r * kvd));
     APR_RETURN_IF_ERROR(grow(att_, r * qd));
-    APR_RETURN_IF_ERROR(grow(proj_, r * E));
     APR_RETURN_IF_ERROR(grow(gate_, r * F));
     APR_RETURN_IF_ERROR(grow(up_, r * F));
     APR_RETURN_IF_ERROR(grow(logits_, r * V));
@@ -229,10 +227,6 @@ absl::Status GpuForward::Reserve(int rows, int n_ints) {
     ++generation_;
   }
   return absl::OkStatus();
-}
-
-absl::Status GpuForward::MatMul(const DevMatrix& w, const float* x, int n, float* y) {
-  return tc::MatMul(*ctx_, w.type, w.data, w.rows, w.cols, x, n, y);
 }
 
 absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const int> seq_ids,
@@ -312,13 +306,10 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
                                  const tc::RowMap& map, int first_logit, int n_logits) {
   tc::Context& ctx = *ctx_;
   const int E = spec_.n_embd, F = spec_.n_ff, hd = spec_.head_dim;
-  const int n_head = spec_.n_head, n_head_kv = spec_.n_head_kv;
-  const int q_dim = n_head * hd, kv_dim = n_head_kv * hd;
+  const int n_head = spec_.n_head, q_dim = n_head * hd;
   const int32_t* d_tokens = ints_.as<int32_t>();
-  const int32_t* d_pos = map.positions;
-  float *x = x_.as<float>(), *xb = xb_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(),
-        *v = v_.as<float>(), *att = att_.as<float>(), *proj = proj_.as<float>(),
-        *gate = gate_.as<float>(), *up = up_.as<float>();
+  float *x = x_.as<float>(), *q = q_.as<float>(), *k = k_.as<float>(), *v = v_.as<float>(),
+        *att = att_.as<float>(), *gate = gate_.as<float>(), *up = up_.as<float>();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   if (profile_) {
@@ -329,27 +320,30 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
   APR_RETURN_IF_ERROR(
       tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E, d_tokens, n, x));
   APR_RETURN_IF_ERROR(Mark("embed"));
+  // Each MatMulMulti folds the layer's RMSNorm / SwiGLU into the activation reorder and the bias /
+  // residual add into the product kernels (decode); prefill runs them as separate kernels.
+  auto out = [](const DevMatrix& w, float* y, const float* bias, bool accumulate) {
+    tc::MatMulOutput o;
+    o.wtype = w.type;
+    o.w = w.data;
+    o.rows = w.rows;
+    o.y = y;
+    o.bias = bias;
+    o.accumulate = accumulate;
+    return o;
+  };
   for (size_t li = 0; li < layers_.size(); ++li) {
     const DevLayer& l = layers_[li];
-    APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x, l.attn_norm, n, E, spec_.rms_eps, xb));
-    APR_RETURN_IF_ERROR(Mark("rmsnorm"));
-    APR_RETURN_IF_ERROR(MatMul(l.wq, xb, n, q));
-    APR_RETURN_IF_ERROR(Mark("wq"));
-    APR_RETURN_IF_ERROR(MatMul(l.wk, xb, n, k));
-    APR_RETURN_IF_ERROR(Mark("wk"));
-    APR_RETURN_IF_ERROR(MatMul(l.wv, xb, n, v));
-    APR_RETURN_IF_ERROR(Mark("wv"));
-    if (l.bq != nullptr) {
-      APR_RETURN_IF_ERROR(tc::AddBias(ctx, q, l.bq, n, q_dim));
-      APR_RETURN_IF_ERROR(tc::AddBias(ctx, k, l.bk, n, kv_dim));
-      APR_RETURN_IF_ERROR(tc::AddBias(ctx, v, l.bv, n, kv_dim));
-    }
-    APR_RETURN_IF_ERROR(Mark("bias"));
-    APR_RETURN_IF_ERROR(tc::Rope(ctx, q, n, n_head, hd, d_pos, spec_.rope));
-    APR_RETURN_IF_ERROR(tc::Rope(ctx, k, n, n_head_kv, hd, d_pos, spec_.rope));
-    APR_RETURN_IF_ERROR(Mark("rope"));
-    APR_RETURN_IF_ERROR(tc::KvStore(ctx, kv_[li], k, v, n, map));
-    APR_RETURN_IF_ERROR(Mark("kv_store"));
+    tc::MatMulInput attn_in;
+    attn_in.x = x;
+    attn_in.rms_weight = l.attn_norm;
+    attn_in.rms_eps = spec_.rms_eps;
+    const tc::MatMulOutput qkv[3] = {out(l.wq, q, l.bq, false), out(l.wk, k, l.bk, false),
+                                     out(l.wv, v, l.bv, false)};
+    APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, attn_in, E, n, qkv, 3));
+    APR_RETURN_IF_ERROR(Mark("norm+qkv"));
+    APR_RETURN_IF_ERROR(tc::RopeKvStore(ctx, kv_[li], q, k, v, n, n_head, map, spec_.rope));
+    APR_RETURN_IF_ERROR(Mark("rope+kv_store"));
     if (prefill) {
       APR_RETURN_IF_ERROR(tc::AttentionPrefill(ctx, kv_[li], q, n, n_head, scale, map.block_tables,
                                                start_pos, att));
@@ -358,26 +352,32 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
           tc::AttentionDecode(ctx, kv_[li], q, n, n_head, scale, map, max_pos, att));
     }
     APR_RETURN_IF_ERROR(Mark("attention"));
-    APR_RETURN_IF_ERROR(MatMul(l.wo, att, n, proj));
-    APR_RETURN_IF_ERROR(Mark("wo"));
-    APR_RETURN_IF_ERROR(tc::Add(ctx, x, proj, x, static_cast<int64_t>(n) * E));
-    APR_RETURN_IF_ERROR(Mark("add"));
-    APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x, l.ffn_norm, n, E, spec_.rms_eps, xb));
-    APR_RETURN_IF_ERROR(Mark("rmsnorm"));
-    APR_RETURN_IF_ERROR(MatMul(l.w_gate, xb, n, gate));
-    APR_RETURN_IF_ERROR(Mark("w_gate"));
-    APR_RETURN_IF_ERROR(MatMul(l.w_up, xb, n, up));
-    APR_RETURN_IF_ERROR(Mark("w_up"));
-    APR_RETURN_IF_ERROR(tc::SiluMul(ctx, gate, up, gate, static_cast<int64_t>(n) * F));
-    APR_RETURN_IF_ERROR(Mark("silu_mul"));
-    APR_RETURN_IF_ERROR(MatMul(l.w_down, gate, n, proj));
-    APR_RETURN_IF_ERROR(Mark("w_down"));
-    APR_RETURN_IF_ERROR(tc::Add(ctx, x, proj, x, static_cast<int64_t>(n) * E));
-    APR_RETURN_IF_ERROR(Mark("add"));
+    tc::MatMulInput o_in;
+    o_in.x = att;
+    const tc::MatMulOutput wo = out(l.wo, x, nullptr, true);
+    APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, o_in, q_dim, n, &wo, 1));
+    APR_RETURN_IF_ERROR(Mark("wo+add"));
+    tc::MatMulInput ffn_in;
+    ffn_in.x = x;
+    ffn_in.rms_weight = l.ffn_norm;
+    ffn_in.rms_eps = spec_.rms_eps;
+    const tc::MatMulOutput gate_up[2] = {out(l.w_gate, gate, nullptr, false),
+                                         out(l.w_up, up, nullptr, false)};
+    APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, ffn_in, E, n, gate_up, 2));
+    APR_RETURN_IF_ERROR(Mark("norm+gate_up"));
+    tc::MatMulInput down_in;
+    down_in.x = gate;
+    down_in.up = up;
+    const tc::MatMulOutput down = out(l.w_down, x, nullptr, true);
+    APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, down_in, F, n, &down, 1));
+    APR_RETURN_IF_ERROR(Mark("swiglu+down+add"));
   }
-  APR_RETURN_IF_ERROR(tc::RmsNorm(ctx, x + static_cast<size_t>(first_logit) * E, output_norm_,
-                                  n_logits, E, spec_.rms_eps, xb));
-  APR_RETURN_IF_ERROR(MatMul(output_, xb, n_logits, logits_.as<float>()));
+  tc::MatMulInput head_in;
+  head_in.x = x + static_cast<size_t>(first_logit) * E;
+  head_in.rms_weight = output_norm_;
+  head_in.rms_eps = spec_.rms_eps;
+  const tc::MatMulOutput head = out(output_, logits_.as<float>(), nullptr, false);
+  APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, head_in, E, n_logits, &head, 1));
   return Mark("head");
 }
 

@@ -81,7 +81,6 @@ class GpuForward {
 
   GpuForward() = default;
   absl::Status Reserve(int rows, int n_ints);
-  absl::Status MatMul(const DevMatrix& w, const float* x, int n, float* y);
   // Enqueues the whole step (embedding .. logits into logits_) on the stream.
   absl::Status Enqueue(int n, bool prefill, int start_pos, int max_pos,
                        const trueno::cuda::RowMap& map, int first_logit, int n_logits);
@@ -98,7 +97,7 @@ class GpuForward {
   std::vector<trueno::cuda::PagedKvLayer> kv_;
   // Activations for up to rows_cap_ rows.
   int rows_cap_ = 0;
-  trueno::cuda::DeviceBuffer x_, xb_, q_, k_, v_, att_, proj_, gate_, up_, logits_;
+  trueno::cuda::DeviceBuffer x_, q_, k_, v_, att_, gate_, up_, logits_;
   int max_context_ = 0;
   // Decode steps of up to kMaxGraphRows rows replay a CUDA graph captured per row count (the
   // step's indices are uploaded to a fixed buffer first; attention chunks are sized for
