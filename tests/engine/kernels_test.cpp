@@ -464,7 +464,7 @@ TEST_CASE("Legacy-block MatMul handles odd block counts (pair kernels' tails) on
           "[kernels]") {
   INFO("seed " << kSeed);
   for (DType type : {DType::kQ5_0, DType::kQ8_0, DType::kQ4_0}) {
-    for (int blocks : {1, 3, 7}) {
+    for (int blocks : {1, 3, 7, 17, 28, 35}) {  // 16-block scale groups and their tails
       std::mt19937 rng(kSeed + 200 + static_cast<uint32_t>(type) + blocks);
       const int rows = 6, cols = 32 * blocks;
       const auto w = RandomWeights(rng, type, rows, cols);

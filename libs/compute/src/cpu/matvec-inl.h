@@ -555,6 +555,93 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotQ8_0Vnni(const BlockQ8_0* HWY
   }
   for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
 }
+
+// Single-token (decode) rows of Q5_0 / Q8_0 with VNNI, reading the activations from an
+// ActQ8_0Pack: per block pair the bias and the quants are one aligned load each (no pair vectors
+// built from scalars), and the weight block scales of 16 blocks are fetched by one gather and
+// converted by one vcvtph2ps, then multiplied by the 16 activation scales; the pair's scale
+// vector is one vpermps of that. Same integer sums, the same float products d_w * d_a and the
+// same fma order as DotQ5_0Vnni<1> / DotQ8_0Vnni<1>, so the results are bit-identical to them.
+// Rows [r0, r1) of `w` (`row_bytes` apart) go to y[r].
+
+// d_w * d_a of the n <= 16 blocks w[0..n) (the fp16 scale is each block's first two bytes).
+template <class Block>
+TRUENO_VNNI_ATTR inline __m512 BlockScales16(const Block* w, const float* ad, int n) {
+  constexpr int S = static_cast<int>(sizeof(Block));
+  const __m512i idx = _mm512_setr_epi32(0, S, 2 * S, 3 * S, 4 * S, 5 * S, 6 * S, 7 * S, 8 * S,
+                                        9 * S, 10 * S, 11 * S, 12 * S, 13 * S, 14 * S, 15 * S);
+  const __mmask16 m =
+      n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
+  const __m512i raw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, w, 1);
+  const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(raw));
+  return _mm512_mul_ps(dw, _mm512_loadu_ps(ad));
+}
+
+template <bool kQ8>
+TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyVnniRows1(const uint8_t* HWY_RESTRICT w,
+                                                                   size_t row_bytes, int r0, int r1,
+                                                                   const cpu::ActQ8_0Pack& p,
+                                                                   const cpu::ActQ8_0* a, int nb,
+                                                                   float* HWY_RESTRICT y) {
+  using Block = std::conditional_t<kQ8, BlockQ8_0, BlockQ5_0>;
+  const __m512i low_mask = _mm512_set1_epi8(0x0F);
+  const __m512i sixteen = _mm512_set1_epi8(0x10);
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);    // [p0, p0, p1, p1]
+  const __m512i shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);  // lanes 1, 3: high nibbles
+  const __m512i sel0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i two = _mm512_set1_epi32(2);
+  const int pairs = nb / 2;
+  for (int r = r0; r < r1; ++r) {
+    const Block* wr = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes);
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < pairs; g += 8) {
+      const int b0 = 2 * g;
+      const __m512 s = BlockScales16(wr + b0, p.d + b0, nb - b0);
+      __m512i sel = sel0;
+      const int gend = std::min(pairs, g + 8);
+      for (int i = g; i < gend; ++i) {
+        const Block& w0 = wr[2 * i];
+        const Block& w1 = wr[2 * i + 1];
+        __m512i q;
+        __m512i bias = _mm512_load_si512(p.bias + 16 * i);
+        if constexpr (kQ8) {
+          // w + 128 as unsigned bytes: sum w a = sum (w + 128) a - 128 sum a.
+          q = _mm512_xor_si512(LoadPair256(w0.qs, w1.qs), flip);
+          bias = _mm512_slli_epi32(bias, 3);  // -16 sum a in each of 8 lanes
+        } else {
+          const __m256i x = _mm256_inserti128_si256(
+              _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w0.qs))),
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(w1.qs)), 1);
+          q = _mm512_and_si512(
+              _mm512_srlv_epi64(_mm512_permutexvar_epi64(dup, _mm512_castsi256_si512(x)), shift),
+              low_mask);
+          // Byte 16 l + k of q is element k (+ 16 for odd l) of block 2i + l / 2: its fifth bit
+          // is bit 16 l + k of qh0 | qh1 << 32.
+          uint32_t qh0, qh1;
+          std::memcpy(&qh0, w0.qh, 4);
+          std::memcpy(&qh1, w1.qh, 4);
+          const __mmask64 hb =
+              _mm512_kunpackd(static_cast<__mmask64>(qh1), static_cast<__mmask64>(qh0));
+          q = _mm512_mask_add_epi8(q, hb, q, sixteen);
+        }
+        const __m512i dot = _mm512_dpbusd_epi32(bias, q, _mm512_load_si512(p.qs + 32 * 2 * i));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(sel, s), acc);
+        sel = _mm512_add_epi32(sel, two);
+      }
+    }
+    float tail = 0.0f;
+    if (nb % 2 != 0) {
+      const uint8_t* at = reinterpret_cast<const uint8_t*>(a + (nb - 1));
+      if constexpr (kQ8) {
+        DotQ8_0Wide<1>(wr + (nb - 1), at, 0, 1, &tail);
+      } else {
+        DotQ5_0Wide<1, true>(wr + (nb - 1), at, 0, 1, &tail);
+      }
+    }
+    y[r] = _mm512_reduce_add_ps(acc) + tail;
+  }
+}
 #undef TRUENO_VNNI_ATTR
 
 // VNNI kernels only where the CPU has them; TRUENO_VNNI=0 turns them off (for A/B timing).
@@ -714,11 +801,31 @@ HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size
 
 HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
                                int row_begin, int row_end, int cols, const uint8_t* act,
-                               size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows) {
+                               size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows,
+                               const cpu::ActQ8_0Pack* packs) {
   if (wtype != DType::kQ5_0 && wtype != DType::kQ4_0 && wtype != DType::kQ8_0 &&
       wtype != DType::kQ4_K && wtype != DType::kQ6_K) {
     return false;
   }
+#if HWY_TARGET == HWY_AVX3
+  // Single-token rows (decode, and the last n_tokens % 4 tokens of a batch) from the packed
+  // activations: packs[t - (n_tokens & ~3)] for those tokens.
+  const int t_single = n_tokens & ~3;
+  if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0) && UseVnni()) {
+    for (int t = t_single; t < n_tokens; ++t) {
+      const auto* at =
+          reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
+      float* y = Y + static_cast<size_t>(t) * rows;
+      const cpu::ActQ8_0Pack& p = packs[t - t_single];
+      if (wtype == DType::kQ5_0) {
+        DotLegacyVnniRows1<false>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
+      } else {
+        DotLegacyVnniRows1<true>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
+      }
+    }
+    n_tokens = t_single;
+  }
+#endif
   constexpr int kRowTile = 4;
   float out[8] = {};
   for (int r0 = row_begin; r0 < row_end; r0 += kRowTile) {
@@ -757,14 +864,19 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
 // Y[t * rows + r] for r in [row_begin, row_end), t < n_tokens. `act` is the activation rows:
 // floats for F32/F16/BF16, ActQ8_0 blocks for Q8_0/Q4_0, BlockQ8_K for the K types;
 // `act_stride` is the byte distance between consecutive tokens' activations.
+// `packs` (may be null): ActQ8_0Pack of tokens n_tokens & ~3 .. n_tokens - 1 for the legacy
+// types' single-token kernels.
 HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
                              int row_begin, int row_end, int cols, const uint8_t* act,
-                             size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows) {
+                             size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows,
+                             const cpu::ActQ8_0Pack* packs) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   if (MatMulRowsWide(wtype, w, row_bytes, row_begin, row_end, cols, act, act_stride, n_tokens, Y,
-                     rows)) {
+                     rows, packs)) {
     return;
   }
+#else
+  (void)packs;
 #endif
   for (int r = row_begin; r < row_end; ++r) {
     const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;

@@ -148,6 +148,24 @@ absl::Status MatMulMulti(std::span<const MatMulJob> jobs, int cols, const float*
   for (int f = 0; f < 3; ++f) {
     if (needs[f]) acts[f] = PrepareActivations(static_cast<ActFormat>(f), X, cols, n_tokens);
   }
+  // The single-token legacy-type kernels read the last n_tokens % 4 tokens' activations packed
+  // (cpu::ActQ8_0Pack): built here once instead of per weight row.
+  cpu::ActQ8_0Pack packs[3];
+  const cpu::ActQ8_0Pack* packs_arg = nullptr;
+  if (needs[static_cast<int>(ActFormat::kQ8_0)]) {
+    thread_local std::vector<uint8_t> pack_buf;
+    const int nb = cols / kQK;
+    const int t_single = n_tokens & ~3;
+    const size_t bytes = cpu::ActQ8_0PackBytes(nb);
+    if (pack_buf.size() < 3 * bytes) pack_buf.resize(3 * bytes);
+    const Activations& a = acts[static_cast<int>(ActFormat::kQ8_0)];
+    for (int t = t_single; t < n_tokens; ++t) {
+      packs[t - t_single] = cpu::PackActQ8_0(
+          reinterpret_cast<const cpu::ActQ8_0*>(a.data + static_cast<size_t>(t) * a.stride), nb,
+          pack_buf.data() + static_cast<size_t>(t - t_single) * bytes);
+    }
+    packs_arg = packs;
+  }
 
   // Enough rows per chunk that a chunk reads at least ~16 KiB of weights.
   const size_t mean_row_bytes = total_bytes / static_cast<size_t>(total_rows);
@@ -161,9 +179,13 @@ absl::Status MatMulMulti(std::span<const MatMulJob> jobs, int cols, const float*
       if (b < e) {
         const Activations& a = acts[static_cast<int>(FormatOf(j.wtype))];
         const bool low_k = j.wtype == DType::kQ2_K || j.wtype == DType::kQ3_K;
-        (low_k ? &cpu::MatMulRowsLowK : body)(j.wtype, j.w, RowBytes(j.wtype, cols), b - first,
-                                              e - first, cols, a.data, a.stride, n_tokens, j.Y,
-                                              j.rows);
+        if (low_k) {
+          cpu::MatMulRowsLowK(j.wtype, j.w, RowBytes(j.wtype, cols), b - first, e - first, cols,
+                              a.data, a.stride, n_tokens, j.Y, j.rows);
+        } else {
+          body(j.wtype, j.w, RowBytes(j.wtype, cols), b - first, e - first, cols, a.data, a.stride,
+               n_tokens, j.Y, j.rows, FormatOf(j.wtype) == ActFormat::kQ8_0 ? packs_arg : nullptr);
+        }
       }
       first += j.rows;
       if (first >= end) break;
