@@ -317,6 +317,15 @@ HWY_INLINE float HSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+HWY_INLINE int32_t HSumI32(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
+  return _mm_cvtsi128_si32(v);
+}
+HWY_INLINE int32_t HSumI32(__m256i v) {
+  return HSumI32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
 HWY_INLINE __m256i MaddU8I8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
@@ -668,15 +677,26 @@ HWY_INLINE void DotQ4_KWide(const BlockQ4_K* HWY_RESTRICT w, const uint8_t* act,
   }
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
   for (int b = 0; b < nb; ++b) {
-    uint8_t sc[8], m[8];
-    for (int s = 0; s < 8; ++s) cpu::ScaleMinK4(s, w[b].scales, &sc[s], &m[s]);
+    // The 12 scale bytes unpacked four at a time (the byte-wise ScaleMinK4 for all 8 sub-blocks
+    // at once): bytes 0-7 of `sm` are sc[0..7], bytes 8-15 m[0..7].
+    uint32_t u[3];
+    std::memcpy(u, w[b].scales, 12);
+    constexpr uint32_t k6 = 0x3F3F3F3F, k4 = 0x0F0F0F0F, k2 = 0x03030303;
+    const __m128i sm = _mm_setr_epi32(
+        static_cast<int>(u[0] & k6), static_cast<int>((u[2] & k4) | (((u[0] >> 6) & k2) << 4)),
+        static_cast<int>(u[1] & k6),
+        static_cast<int>(((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4)));
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // sc as words
+    const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
     __m256i lo[4], hi[4], s_lo[4], s_hi[4];
     for (int j = 0; j < 4; ++j) {
       const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * j));
       lo[j] = _mm256_and_si256(packed, low_mask);
       hi[j] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
-      s_lo[j] = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j]));
-      s_hi[j] = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j + 1]));
+      s_lo[j] =
+          _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0404 * j)));
+      s_hi[j] =
+          _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<int16_t>(0x0302 + 0x0404 * j)));
     }
     const float d = HalfToF32(w[b].d);
     const float dmin = HalfToF32(w[b].dmin);
@@ -689,9 +709,11 @@ HWY_INLINE void DotQ4_KWide(const BlockQ4_K* HWY_RESTRICT w, const uint8_t* act,
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], a_lo), s_lo[j]));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], a_hi), s_hi[j]));
       }
-      int32_t mins = 0;
-      const int16_t* bs = a[t][b].bsums;
-      for (int s = 0; s < 8; ++s) mins += m[s] * (bs[2 * s] + bs[2 * s + 1]);
+      // sum_s m[s] * (bsums[2s] + bsums[2s + 1]), exact in int32.
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].bsums));
+      const __m128i bpairs =
+          _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+      const int32_t mins = HSumI32(_mm_madd_epi16(m16, bpairs));
       accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(d * a[t][b].d), accf[t]);
       min_sum[t] += dmin * a[t][b].d * static_cast<float>(mins);
     }
@@ -712,7 +734,10 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act,
   }
   const __m256i mask = _mm256_set1_epi8(0x0F);
   for (int b = 0; b < nb; ++b) {
-    const int8_t* scales = w[b].scales;
+    // The 16 int8 sub-block scales as words; sc[4 * half + k] = [scales[8 half + 2k] in the low
+    // 128-bit lane, scales[8 half + 2k + 1] in the high one], by one in-lane shuffle each.
+    const __m256i sc16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
     __m256i q[8], sc[8];  // q[4 * half + k]: elements 128 * half + 32 * k .. + 32
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = w[b].ql + 64 * half;
@@ -731,10 +756,11 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act,
       q[4 * half + 3] =
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), mask),
                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), h3), 4));
+      const __m256i sh = _mm256_permute4x64_epi64(sc16, half == 0 ? 0x44 : 0xEE);
       for (int k = 0; k < 4; ++k) {
-        const int8_t* s = scales + 8 * half + 2 * k;
-        sc[4 * half + k] = _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(s[0])),
-                                             _mm_set1_epi16(static_cast<int16_t>(s[1])));
+        sc[4 * half + k] = _mm256_shuffle_epi8(
+            sh, _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0404 * k)),
+                                  _mm_set1_epi16(static_cast<int16_t>(0x0302 + 0x0404 * k))));
       }
     }
     const float d = HalfToF32(w[b].d);
@@ -745,8 +771,9 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act,
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], av), sc[k]));
       }
-      int32_t offset = 0;
-      for (int s = 0; s < 16; ++s) offset += scales[s] * a[t][b].bsums[s];
+      // sum_s scales[s] * bsums[s], exact in int32.
+      const int32_t offset = HSumI32(_mm256_madd_epi16(
+          sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].bsums))));
       const float dd = d * a[t][b].d;
       accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(dd), accf[t]);
       correction[t] += dd * 32.0f * static_cast<float>(offset);
