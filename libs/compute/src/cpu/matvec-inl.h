@@ -460,6 +460,128 @@ HWY_INLINE void DotQ8_0Wide(const BlockQ8_0* HWY_RESTRICT w, const uint8_t* act,
   for (int t = 0; t < NT; ++t) out[t] = HSum(accf[t]);
 }
 
+// Single-token (decode) rows of Q5_0 / Q8_0 on 256-bit vectors without VNNI, reading the
+// activations from an ActQ8_0Pack: the integer bias -16 sum(a) (Q5_0) is one vpaddd of the
+// packed bias instead of a scalar offset fma per block, and the weight scales of 8 blocks are
+// converted by one vcvtph2ps and multiplied by the 8 activation scales at once; each block's
+// scale is then one broadcast load. Two accumulators (even / odd blocks) so the fma
+// latency does not bound a block. Rows [r0, r1) of `w` (`row_bytes` apart) go to y[r].
+// The fp16 scales of blocks w[0 .. n) (n <= 8) in one vector, zero above n.
+template <class Block>
+HWY_INLINE __m128i LoadScales8(const Block* w, int n) {
+  __m128i dh = _mm_setzero_si128();
+  switch (n) {
+    default:
+      dh = _mm_insert_epi16(dh, w[7].d, 7);
+      [[fallthrough]];
+    case 7:
+      dh = _mm_insert_epi16(dh, w[6].d, 6);
+      [[fallthrough]];
+    case 6:
+      dh = _mm_insert_epi16(dh, w[5].d, 5);
+      [[fallthrough]];
+    case 5:
+      dh = _mm_insert_epi16(dh, w[4].d, 4);
+      [[fallthrough]];
+    case 4:
+      dh = _mm_insert_epi16(dh, w[3].d, 3);
+      [[fallthrough]];
+    case 3:
+      dh = _mm_insert_epi16(dh, w[2].d, 2);
+      [[fallthrough]];
+    case 2:
+      dh = _mm_insert_epi16(dh, w[1].d, 1);
+      [[fallthrough]];
+    case 1:
+      dh = _mm_insert_epi16(dh, w[0].d, 0);
+  }
+  return dh;
+}
+
+// The exact int32 dot product of one Q5_0 / Q8_0 block with its int8 activations `a` (the
+// packed bias `bias`, -16 sum(a) per lane, included for Q5_0), in 8 lanes.
+template <bool kQ8, class Block>
+HWY_INLINE __m256i LegacyBlockDot(const Block& w, const int8_t* HWY_RESTRICT a,
+                                  const int32_t* HWY_RESTRICT bias) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i av = _mm256_load_si256(reinterpret_cast<const __m256i*>(a));
+  if constexpr (kQ8) {
+    (void)bias;
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs));
+    return _mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(av, wq)), ones);
+  } else {
+    const __m256i x =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs)));
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_set_epi64x(4, 4, 0, 0)),
+                                 _mm256_set1_epi8(0x0F));  // high 128-bit lane: high nibbles
+    uint32_t qh;
+    std::memcpy(&qh, w.qh, 4);
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                         2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)), idx);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones),
+                            _mm256_load_si256(reinterpret_cast<const __m256i*>(bias)));
+  }
+}
+
+// Single-token (decode) rows of Q5_0 / Q8_0 on 256-bit vectors without VNNI, reading the
+// activations from an ActQ8_0Pack: the integer bias -16 sum(a) (Q5_0) is one vpaddd of the
+// packed bias instead of a scalar offset fma per block, and the weight scales of 8 blocks are
+// converted by one vcvtph2ps and multiplied by the 8 activation scales at once; each block's
+// scale is then one broadcast load. Two accumulators (even / odd blocks) so the fma latency
+// does not bound a block. Rows [r0, r1) of `w` (`row_bytes` apart) go to y[r].
+template <bool kQ8>
+HWY_INLINE void DotLegacyRows1(const uint8_t* HWY_RESTRICT w, size_t row_bytes, int r0, int r1,
+                               const cpu::ActQ8_0Pack& p, const cpu::ActQ8_0* a, int nb,
+                               float* HWY_RESTRICT y) {
+  using Block = std::conditional_t<kQ8, BlockQ8_0, BlockQ5_0>;
+  const int8_t* const pqs = p.qs;
+  const int32_t* const pbias = p.bias;
+  const float* const pd = p.d;
+  // Q5_0 has packed biases for whole block pairs only; an odd last block goes to DotQ5_0Wide.
+  const int nb_main = kQ8 ? nb : nb & ~1;
+  alignas(32) float sc[8];  // d_w * d_a of 8 blocks
+  for (int r = r0; r < r1; ++r) {
+    const Block* wb = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes);
+    const int8_t* ab = pqs;
+    const int32_t* bb = pbias;
+    const float* ad = pd;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb_main; b += 8, wb += 8, ab += 8 * kQK, bb += 64, ad += 8) {
+      _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, 8)), _mm256_loadu_ps(ad)));
+      for (int k = 0; k < 8; k += 2) {
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
+            _mm256_broadcast_ss(sc + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k + 1], ab + kQK * (k + 1),
+                                                                      bb + 8 * (k + 1))),
+                               _mm256_broadcast_ss(sc + k + 1), acc1);
+      }
+    }
+    if (b < nb_main) {
+      const int n = nb_main - b;
+      _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
+      for (int k = 0; k < n; ++k) {
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
+            _mm256_broadcast_ss(sc + k), acc0);
+      }
+    }
+    float tail = 0.0f;
+    if (nb_main < nb) {
+      DotQ5_0Wide<1, true>(
+          reinterpret_cast<const BlockQ5_0*>(w + static_cast<size_t>(r) * row_bytes) + (nb - 1),
+          reinterpret_cast<const uint8_t*>(a + (nb - 1)), 0, 1, &tail);
+    }
+    y[r] = HSum(_mm256_add_ps(acc0, acc1)) + tail;
+  }
+}
+
 #if HWY_TARGET == HWY_AVX3
 // AVX-512 VNNI (vpdpbusd: u8 x s8 products of four bytes summed into an int32 lane) for Q5_0 and
 // Q8_0, two blocks per 512-bit instruction. The bias of the unsigned weights (q - 16 for Q5_0,
@@ -851,6 +973,24 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
       }
     }
     n_tokens = t_single;
+  }
+#endif
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  // The same without VNNI (the AVX2 target, or AVX3 on a CPU without VNNI).
+  if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0)) {
+    const int t1 = n_tokens & ~3;
+    for (int t = t1; t < n_tokens; ++t) {
+      const auto* at =
+          reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
+      float* y = Y + static_cast<size_t>(t) * rows;
+      const cpu::ActQ8_0Pack& p = packs[t - t1];
+      if (wtype == DType::kQ5_0) {
+        DotLegacyRows1<false>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
+      } else {
+        DotLegacyRows1<true>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
+      }
+    }
+    n_tokens = t1;
   }
 #endif
   constexpr int kRowTile = 4;
