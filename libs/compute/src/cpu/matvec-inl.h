@@ -566,7 +566,16 @@ HWY_INLINE void DotLegacyRows1(const uint8_t* HWY_RESTRICT w, size_t row_bytes, 
     if (b < nb_main) {
       const int n = nb_main - b;
       _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
-      for (int k = 0; k < n; ++k) {
+      int k = 0;
+      for (; k + 2 <= n; k += 2) {  // still two accumulators (the 896-wide rows end here)
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
+            _mm256_broadcast_ss(sc + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k + 1], ab + kQK * (k + 1),
+                                                                      bb + 8 * (k + 1))),
+                               _mm256_broadcast_ss(sc + k + 1), acc1);
+      }
+      if (k < n) {
         acc0 = _mm256_fmadd_ps(
             _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
             _mm256_broadcast_ss(sc + k), acc0);
@@ -748,7 +757,16 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyRows1Vnni(const uint8_t
     if (b < nb_main) {
       const int n = nb_main - b;
       _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
-      for (int k = 0; k < n; ++k) {
+      int k = 0;
+      for (; k + 2 <= n; k += 2) {  // still two accumulators (the 896-wide rows end here)
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
+            _mm256_broadcast_ss(sc + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(
+                                   wb[k + 1], ab + kQK * (k + 1), bb + 8 * (k + 1))),
+                               _mm256_broadcast_ss(sc + k + 1), acc1);
+      }
+      if (k < n) {
         acc0 = _mm256_fmadd_ps(
             _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
             _mm256_broadcast_ss(sc + k), acc0);
