@@ -460,12 +460,6 @@ HWY_INLINE void DotQ8_0Wide(const BlockQ8_0* HWY_RESTRICT w, const uint8_t* act,
   for (int t = 0; t < NT; ++t) out[t] = HSum(accf[t]);
 }
 
-// Single-token (decode) rows of Q5_0 / Q8_0 on 256-bit vectors without VNNI, reading the
-// activations from an ActQ8_0Pack: the integer bias -16 sum(a) (Q5_0) is one vpaddd of the
-// packed bias instead of a scalar offset fma per block, and the weight scales of 8 blocks are
-// converted by one vcvtph2ps and multiplied by the 8 activation scales at once; each block's
-// scale is then one broadcast load. Two accumulators (even / odd blocks) so the fma
-// latency does not bound a block. Rows [r0, r1) of `w` (`row_bytes` apart) go to y[r].
 // The fp16 scales of blocks w[0 .. n) (n <= 8) in one vector, zero above n.
 template <class Block>
 HWY_INLINE __m128i LoadScales8(const Block* w, int n) {
@@ -497,6 +491,28 @@ HWY_INLINE __m128i LoadScales8(const Block* w, int n) {
   }
   return dh;
 }
+
+// The scales of an 8-block group, each broadcast to 8 lanes when used. With 32 vector registers
+// (AVX3) one in-register vpermps per block: a broadcast load from a just-stored array waited on
+// store forwarding at the start of every group (14% of the VNNI kernel's samples). With 16
+// (AVX2) the compiler rematerialises the 8 index vectors (3 instructions each), so there the
+// broadcast load from the stack is cheaper.
+struct GroupScales {
+  static constexpr bool kInRegisters = HWY_TARGET <= HWY_AVX3;
+  explicit GroupScales(__m256 s) {
+    if constexpr (kInRegisters) {
+      v = s;
+    } else {
+      _mm256_store_ps(m, s);
+    }
+  }
+  __m256 operator[](int k) const {
+    if constexpr (kInRegisters) return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k));
+    return _mm256_broadcast_ss(m + k);
+  }
+  __m256 v;
+  alignas(32) float m[8];
+};
 
 // The exact int32 dot product of one Q5_0 / Q8_0 block with its int8 activations `a` (the
 // packed bias `bias`, -16 sum(a) per lane, included for Q5_0), in 8 lanes.
@@ -532,8 +548,9 @@ HWY_INLINE __m256i LegacyBlockDot(const Block& w, const int8_t* HWY_RESTRICT a,
 // activations from an ActQ8_0Pack: the integer bias -16 sum(a) (Q5_0) is one vpaddd of the
 // packed bias instead of a scalar offset fma per block, and the weight scales of 8 blocks are
 // converted by one vcvtph2ps and multiplied by the 8 activation scales at once; each block's
-// scale is then one broadcast load. Two accumulators (even / odd blocks) so the fma latency
-// does not bound a block. Rows [r0, r1) of `w` (`row_bytes` apart) go to y[r].
+// scale is then one vpermps or broadcast load (GroupScales). Two accumulators (even / odd
+// blocks) so the fma latency does not bound a block. Rows [r0, r1) of `w` (`row_bytes` apart) go to
+// y[r].
 template <bool kQ8>
 HWY_INLINE void DotLegacyRows1(const uint8_t* HWY_RESTRICT w, size_t row_bytes, int r0, int r1,
                                const cpu::ActQ8_0Pack& p, const cpu::ActQ8_0* a, int nb,
@@ -544,7 +561,6 @@ HWY_INLINE void DotLegacyRows1(const uint8_t* HWY_RESTRICT w, size_t row_bytes, 
   const float* const pd = p.d;
   // Q5_0 has packed biases for whole block pairs only; an odd last block goes to DotQ5_0Wide.
   const int nb_main = kQ8 ? nb : nb & ~1;
-  alignas(32) float sc[8];  // d_w * d_a of 8 blocks
   for (int r = r0; r < r1; ++r) {
     const Block* wb = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes);
     const int8_t* ab = pqs;
@@ -553,32 +569,29 @@ HWY_INLINE void DotLegacyRows1(const uint8_t* HWY_RESTRICT w, size_t row_bytes, 
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int b = 0;
     for (; b + 8 <= nb_main; b += 8, wb += 8, ab += 8 * kQK, bb += 64, ad += 8) {
-      _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, 8)), _mm256_loadu_ps(ad)));
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, 8)), _mm256_loadu_ps(ad)));
       for (int k = 0; k < 8; k += 2) {
         acc0 = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
-            _mm256_broadcast_ss(sc + k), acc0);
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k], acc0);
         acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k + 1], ab + kQK * (k + 1),
                                                                       bb + 8 * (k + 1))),
-                               _mm256_broadcast_ss(sc + k + 1), acc1);
+                               s8[k + 1], acc1);
       }
     }
     if (b < nb_main) {
       const int n = nb_main - b;
-      _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
       int k = 0;
       for (; k + 2 <= n; k += 2) {  // still two accumulators (the 896-wide rows end here)
         acc0 = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
-            _mm256_broadcast_ss(sc + k), acc0);
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k], acc0);
         acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k + 1], ab + kQK * (k + 1),
                                                                       bb + 8 * (k + 1))),
-                               _mm256_broadcast_ss(sc + k + 1), acc1);
+                               s8[k + 1], acc1);
       }
       if (k < n) {
         acc0 = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
-            _mm256_broadcast_ss(sc + k), acc0);
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k], acc0);
       }
     }
     float tail = 0.0f;
@@ -735,7 +748,6 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyRows1Vnni(const uint8_t
   const int32_t* const pbias = p.bias;
   const float* const pd = p.d;
   const int nb_main = nb & ~1;  // packed biases exist for whole block pairs only
-  alignas(32) float sc[8];      // d_w * d_a of 8 blocks
   for (int r = r0; r < r1; ++r) {
     const Block* wb = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes);
     const int8_t* ab = pqs;
@@ -744,32 +756,32 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyRows1Vnni(const uint8_t
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int b = 0;
     for (; b + 8 <= nb_main; b += 8, wb += 8, ab += 8 * kQK, bb += 64, ad += 8) {
-      _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, 8)), _mm256_loadu_ps(ad)));
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, 8)), _mm256_loadu_ps(ad)));
       for (int k = 0; k < 8; k += 2) {
         acc0 = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
-            _mm256_broadcast_ss(sc + k), acc0);
+            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k],
+            acc0);
         acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(
                                    wb[k + 1], ab + kQK * (k + 1), bb + 8 * (k + 1))),
-                               _mm256_broadcast_ss(sc + k + 1), acc1);
+                               s8[k + 1], acc1);
       }
     }
     if (b < nb_main) {
       const int n = nb_main - b;
-      _mm256_store_ps(sc, _mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
       int k = 0;
       for (; k + 2 <= n; k += 2) {  // still two accumulators (the 896-wide rows end here)
         acc0 = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
-            _mm256_broadcast_ss(sc + k), acc0);
+            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k],
+            acc0);
         acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(
                                    wb[k + 1], ab + kQK * (k + 1), bb + 8 * (k + 1))),
-                               _mm256_broadcast_ss(sc + k + 1), acc1);
+                               s8[k + 1], acc1);
       }
       if (k < n) {
         acc0 = _mm256_fmadd_ps(
-            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)),
-            _mm256_broadcast_ss(sc + k), acc0);
+            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k],
+            acc0);
       }
     }
     float tail = 0.0f;
