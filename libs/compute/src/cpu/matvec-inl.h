@@ -797,6 +797,68 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyRows1Vnni(const uint8_t
     y[r] = HSum(_mm256_add_ps(acc0, acc1)) + tail;
   }
 }
+
+// NT tokens (a prefill tile or a batch decode step) per unpacked Q5_0 / Q8_0 block with VNNI:
+// DotLegacyRows1Vnni's block dot per token from that token's pack, the block's weight scale
+// broadcast once and multiplied by each token's activation scale (the same float product
+// d_w * d_a as the pair kernels). Y[(t0 + t) * rows + r] for r in [r0, r1), t < NT.
+template <int NT, bool kQ8>
+TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyTileVnni(
+    const uint8_t* HWY_RESTRICT w, size_t row_bytes, int r0, int r1,
+    const cpu::ActQ8_0Pack* HWY_RESTRICT p, const uint8_t* act, size_t act_stride, int nb,
+    float* HWY_RESTRICT Y, int rows) {
+  using Block = std::conditional_t<kQ8, BlockQ8_0, BlockQ5_0>;
+  const int nb_main = nb & ~1;  // packed biases exist for whole block pairs only
+  for (int r = r0; r < r1; ++r) {
+    const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
+    const Block* wr = reinterpret_cast<const Block*>(row);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int b0 = 0; b0 < nb_main; b0 += 8) {
+      const int n = std::min(8, nb_main - b0);
+      const __m256 dw = _mm256_cvtph_ps(LoadScales8(wr + b0, n));
+      for (int k = 0; k < n; ++k) {
+        const int b = b0 + k;
+        const Block& wb = wr[b];
+        __m256i q;
+        if constexpr (kQ8) {
+          q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs)),
+                               _mm256_set1_epi8(static_cast<char>(0x80)));
+        } else {
+          const __m256i x =
+              _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.qs)));
+          q = _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_set_epi64x(4, 4, 0, 0)),
+                               _mm256_set1_epi8(0x0F));
+          uint32_t qh;
+          std::memcpy(&qh, wb.qh, 4);
+          q = _mm256_mask_add_epi8(q, static_cast<__mmask32>(qh), q, _mm256_set1_epi8(0x10));
+        }
+        const __m256 dwk = _mm256_permutevar8x32_ps(dw, _mm256_set1_epi32(k));
+        for (int t = 0; t < NT; ++t) {
+          __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].bias + 8 * b));
+          if constexpr (kQ8) bias = _mm256_slli_epi32(bias, 3);
+          const __m256i dot = _mm256_dpbusd_epi32(
+              bias, q, _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].qs + kQK * b)));
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                   _mm256_mul_ps(dwk, _mm256_broadcast_ss(p[t].d + b)), acc[t]);
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      float tail = 0.0f;
+      if (nb_main < nb) {
+        const uint8_t* at = act + static_cast<size_t>(t) * act_stride +
+                            static_cast<size_t>(nb - 1) * sizeof(cpu::ActQ8_0);
+        if constexpr (kQ8) {
+          DotQ8_0Wide<1>(reinterpret_cast<const BlockQ8_0*>(row) + (nb - 1), at, 0, 1, &tail);
+        } else {
+          DotQ5_0Wide<1, true>(reinterpret_cast<const BlockQ5_0*>(row) + (nb - 1), at, 0, 1, &tail);
+        }
+      }
+      Y[static_cast<size_t>(t) * rows + r] = HSum(acc[t]) + tail;
+    }
+  }
+}
 #undef TRUENO_VNNI_ATTR
 
 // VNNI kernels only where the CPU has them; TRUENO_VNNI=0 turns them off (for A/B timing).
@@ -981,37 +1043,54 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
     return false;
   }
 #if HWY_TARGET == HWY_AVX3
-  // Single-token rows (decode, and the last n_tokens % 4 tokens of a batch) from the packed
-  // activations: packs[t - (n_tokens & ~3)] for those tokens.
-  const int t_single = n_tokens & ~3;
+  // With VNNI every token's rows come from its packed activations (packs[t]): tiles of 8 and
+  // 4 tokens per unpacked block, then single tokens.
   if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0) && UseVnni()) {
-    for (int t = t_single; t < n_tokens; ++t) {
+    const int nb = cols / kQK;
+    const bool q8 = wtype == DType::kQ8_0;
+    const int t_tiles = n_tokens & ~3;
+    constexpr int kRows = 4;  // a row tile's weights stay in L1 across the token tiles
+    for (int r0 = row_begin; t_tiles > 0 && r0 < row_end; r0 += kRows) {
+      const int r1 = std::min(row_end, r0 + kRows);
+      int t = 0;
+      for (; t + 8 <= t_tiles; t += 8) {
+        const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+        float* y = Y + static_cast<size_t>(t) * rows;
+        (q8 ? DotLegacyTileVnni<8, true> : DotLegacyTileVnni<8, false>)(w, row_bytes, r0, r1,
+                                                                        packs + t, at, act_stride,
+                                                                        nb, y, rows);
+      }
+      for (; t < t_tiles; t += 4) {
+        const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+        float* y = Y + static_cast<size_t>(t) * rows;
+        (q8 ? DotLegacyTileVnni<4, true> : DotLegacyTileVnni<4, false>)(w, row_bytes, r0, r1,
+                                                                        packs + t, at, act_stride,
+                                                                        nb, y, rows);
+      }
+    }
+    for (int t = t_tiles; t < n_tokens; ++t) {  // single tokens (decode): all rows per call
       const auto* at =
           reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
       float* y = Y + static_cast<size_t>(t) * rows;
-      const cpu::ActQ8_0Pack& p = packs[t - t_single];
-      if (wtype == DType::kQ5_0) {
-        DotLegacyRows1Vnni<false>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
-      } else {
-        DotLegacyRows1Vnni<true>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
-      }
+      (q8 ? DotLegacyRows1Vnni<true> : DotLegacyRows1Vnni<false>)(w, row_bytes, row_begin, row_end,
+                                                                  packs[t], at, nb, y);
     }
-    n_tokens = t_single;
+    return true;
   }
 #endif
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
-  // The same without VNNI (the AVX2 target, or AVX3 on a CPU without VNNI).
+  // Without VNNI (the AVX2 target, or AVX3 on a CPU without VNNI) the last n_tokens % 4 tokens
+  // from their packed activations.
   if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0)) {
     const int t1 = n_tokens & ~3;
     for (int t = t1; t < n_tokens; ++t) {
       const auto* at =
           reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
       float* y = Y + static_cast<size_t>(t) * rows;
-      const cpu::ActQ8_0Pack& p = packs[t - t1];
       if (wtype == DType::kQ5_0) {
-        DotLegacyRows1<false>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
+        DotLegacyRows1<false>(w, row_bytes, row_begin, row_end, packs[t], at, cols / kQK, y);
       } else {
-        DotLegacyRows1<true>(w, row_bytes, row_begin, row_end, p, at, cols / kQK, y);
+        DotLegacyRows1<true>(w, row_bytes, row_begin, row_end, packs[t], at, cols / kQK, y);
       }
     }
     n_tokens = t1;
@@ -1055,8 +1134,7 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
 // Y[t * rows + r] for r in [row_begin, row_end), t < n_tokens. `act` is the activation rows:
 // floats for F32/F16/BF16, ActQ8_0 blocks for Q8_0/Q4_0, BlockQ8_K for the K types;
 // `act_stride` is the byte distance between consecutive tokens' activations.
-// `packs` (may be null): ActQ8_0Pack of tokens n_tokens & ~3 .. n_tokens - 1 for the legacy
-// types' single-token kernels.
+// `packs` (may be null): one ActQ8_0Pack per token for the legacy types' kernels.
 HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
                              int row_begin, int row_end, int cols, const uint8_t* act,
                              size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows,
