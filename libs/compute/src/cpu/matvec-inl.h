@@ -606,108 +606,15 @@ HWY_INLINE void DotLegacyRows1(const uint8_t* HWY_RESTRICT w, size_t row_bytes, 
 
 #if HWY_TARGET == HWY_AVX3
 // AVX-512 VNNI (vpdpbusd: u8 x s8 products of four bytes summed into an int32 lane) for Q5_0 and
-// Q8_0, two blocks per 512-bit instruction. The bias of the unsigned weights (q - 16 for Q5_0,
-// Q8_0's int8 shifted by +128) is folded into the integer accumulator: vpdpbusd starts from
-// -bias * sum(a) / 8 in each of the block's 8 lanes (exact: the activation sums are integers),
-// so the int32 result is the exact block dot product, as in the other kernels. Compiled for
-// VNNI separately (these functions are not inlined) and used only when the CPU has it.
+// Q8_0. The bias of the unsigned weights (q - 16 for Q5_0, Q8_0's int8 shifted by +128) is
+// folded into the integer accumulator: vpdpbusd starts from -bias * sum(a) / 8 in each of the
+// block's 8 lanes (exact: the activation sums are integers), so the int32 result is the exact
+// block dot product, as in the other kernels. Compiled for VNNI separately (these functions are
+// not inlined) and used only when the CPU has it. (The 512-bit two-blocks-per-instruction form
+// that preceded these is in git history: slower on Zen 4, see docs/perf-notes.md §15.)
 // A function attribute (Highway's AVX3 feature list plus VNNI) rather than `#pragma GCC
 // target`, which clang ignores.
 #define TRUENO_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
-
-// [x0 in lanes 0-7, x1 in lanes 8-15]
-TRUENO_VNNI_ATTR inline __m512i PairI32(int32_t x0, int32_t x1) {
-  return _mm512_mask_set1_epi32(_mm512_set1_epi32(x0), 0xFF00, x1);
-}
-TRUENO_VNNI_ATTR inline __m512 PairF32(float x0, float x1) {
-  return _mm512_mask_mov_ps(_mm512_set1_ps(x0), 0xFF00, _mm512_set1_ps(x1));
-}
-TRUENO_VNNI_ATTR inline __m512i LoadPair256(const void* p0, const void* p1) {
-  return _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(p0))),
-      _mm256_loadu_si256(static_cast<const __m256i*>(p1)), 1);
-}
-
-template <int NT>
-TRUENO_VNNI_ATTR __attribute__((noinline)) void DotQ5_0Vnni(const BlockQ5_0* HWY_RESTRICT w,
-                                                            const uint8_t* act, size_t act_stride,
-                                                            int nb, float* out) {
-  __m512 acc[NT];
-  const cpu::ActQ8_0* a[NT];
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm512_setzero_ps();
-    a[t] = reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
-  }
-  const __m512i low_mask = _mm512_set1_epi8(0x0F);
-  const __m512i bit = _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL));
-  const __m512i sixteen = _mm512_set1_epi8(0x10);
-  const __m512i idx = _mm512_set_epi64(
-      0x0707070707070707LL, 0x0606060606060606LL, 0x0505050505050505LL, 0x0404040404040404LL,
-      0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0x0000000000000000LL);
-  int b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m128i p0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
-    const __m128i p1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b + 1].qs));
-    __m512i x = _mm512_castsi256_si512(_mm256_set_m128i(p1, p0));
-    x = _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(1, 1, 0, 0));  // [p0, p0, p1, p1]
-    const __m512i lo = _mm512_and_si512(x, low_mask);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), low_mask);
-    __m512i q = _mm512_mask_blend_epi64(0xCC, lo, hi);
-    uint32_t qh0, qh1;
-    std::memcpy(&qh0, w[b].qh, 4);
-    std::memcpy(&qh1, w[b + 1].qh, 4);
-    const uint64_t qh = qh0 | (static_cast<uint64_t>(qh1) << 32);
-    const __m512i bytes = _mm512_shuffle_epi8(_mm512_set1_epi64(static_cast<long long>(qh)), idx);
-    q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(bytes, bit), sixteen));
-    const float d0 = HalfToF32(w[b].d), d1 = HalfToF32(w[b + 1].d);
-    for (int t = 0; t < NT; ++t) {
-      const cpu::ActQ8_0& a0 = a[t][b];
-      const cpu::ActQ8_0& a1 = a[t][b + 1];
-      // sum (q - 16) a = sum q a - 16 sum a; -16 sum a spread as -2 sum a over 8 lanes.
-      const __m512i p =
-          _mm512_dpbusd_epi32(PairI32(-2 * a0.sum, -2 * a1.sum), q, LoadPair256(a0.qs, a1.qs));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), PairF32(d0 * a0.d, d1 * a1.d), acc[t]);
-    }
-  }
-  float tail[NT] = {};
-  if (b < nb) {
-    DotQ5_0Wide<NT, true>(w + b, act + static_cast<size_t>(b) * sizeof(cpu::ActQ8_0), act_stride,
-                          nb - b, tail);
-  }
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
-}
-
-template <int NT>
-TRUENO_VNNI_ATTR __attribute__((noinline)) void DotQ8_0Vnni(const BlockQ8_0* HWY_RESTRICT w,
-                                                            const uint8_t* act, size_t act_stride,
-                                                            int nb, float* out) {
-  __m512 acc[NT];
-  const cpu::ActQ8_0* a[NT];
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm512_setzero_ps();
-    a[t] = reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
-  }
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  int b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    // w + 128 as unsigned bytes: sum w a = sum (w + 128) a - 128 sum a.
-    const __m512i u = _mm512_xor_si512(LoadPair256(w[b].qs, w[b + 1].qs), flip);
-    const float d0 = HalfToF32(w[b].d), d1 = HalfToF32(w[b + 1].d);
-    for (int t = 0; t < NT; ++t) {
-      const cpu::ActQ8_0& a0 = a[t][b];
-      const cpu::ActQ8_0& a1 = a[t][b + 1];
-      const __m512i p =
-          _mm512_dpbusd_epi32(PairI32(-16 * a0.sum, -16 * a1.sum), u, LoadPair256(a0.qs, a1.qs));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), PairF32(d0 * a0.d, d1 * a1.d), acc[t]);
-    }
-  }
-  float tail[NT] = {};
-  if (b < nb) {
-    DotQ8_0Wide<NT>(w + b, act + static_cast<size_t>(b) * sizeof(cpu::ActQ8_0), act_stride, nb - b,
-                    tail);
-  }
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
-}
 
 // Single-token (decode) rows of Q5_0 / Q8_0 with VNNI: DotLegacyRows1 with vpdpbusd starting
 // from the packed bias (Q5_0: -16 sum(a) per block, Q8_0: -128 sum(a) for the weights flipped to
@@ -996,13 +903,7 @@ template <int NT>
 HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size_t act_stride,
                         int cols, float* out) {
   switch (wtype) {
-    case DType::kQ5_0:
-#if HWY_TARGET == HWY_AVX3
-      if (UseVnni()) {
-        DotQ5_0Vnni<NT>(reinterpret_cast<const BlockQ5_0*>(row), at, act_stride, cols / kQK, out);
-        break;
-      }
-#endif
+    case DType::kQ5_0:  // (with VNNI MatMulRowsWide takes the packed-activation kernels)
 #if HWY_TARGET <= HWY_AVX3
       DotQ5_0Wide512<NT>(reinterpret_cast<const BlockQ5_0*>(row), at, act_stride, cols / kQK, out);
 #else
@@ -1015,12 +916,6 @@ HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size
                              out);
       break;
     case DType::kQ8_0:
-#if HWY_TARGET == HWY_AVX3
-      if (UseVnni()) {
-        DotQ8_0Vnni<NT>(reinterpret_cast<const BlockQ8_0*>(row), at, act_stride, cols / kQK, out);
-        break;
-      }
-#endif
       DotQ8_0Wide<NT>(reinterpret_cast<const BlockQ8_0*>(row), at, act_stride, cols / kQK, out);
       break;
     case DType::kQ4_K:
