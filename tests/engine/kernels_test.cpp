@@ -460,15 +460,17 @@ TEST_CASE("SetSimdTarget pins the dispatch target and 'best' restores it", "[ker
   }
 }
 
+// Also the single-token kernels' 8-block scale groups and their tails (17, 28 = the 896-wide rows,
+// 35 blocks) and their packed activations for 1-3 trailing tokens (n_tokens % 4).
 TEST_CASE("Legacy-block MatMul handles odd block counts (pair kernels' tails) on every target",
           "[kernels]") {
   INFO("seed " << kSeed);
   for (DType type : {DType::kQ5_0, DType::kQ8_0, DType::kQ4_0}) {
-    for (int blocks : {1, 3, 7}) {
+    for (int blocks : {1, 3, 7, 17, 28, 35}) {
       std::mt19937 rng(kSeed + 200 + static_cast<uint32_t>(type) + blocks);
       const int rows = 6, cols = 32 * blocks;
       const auto w = RandomWeights(rng, type, rows, cols);
-      for (int n_tokens : {1, 5}) {
+      for (int n_tokens : {1, 3, 5}) {
         const auto X = RandomFloats(rng, static_cast<size_t>(n_tokens) * cols);
         std::vector<float> want(static_cast<size_t>(n_tokens) * rows);
         REQUIRE(trueno::ref::MatMulRef(type, w.data(), rows, cols, X.data(), n_tokens, want.data())

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace trueno::cpu {
 namespace {
@@ -45,6 +47,32 @@ void QuantizeActQ8_K(const float* x, int n, BlockQ8_K* out) {
       blk.bsums[s] = static_cast<int16_t>(sum);
     }
   }
+}
+
+namespace {
+size_t RoundUp(size_t n, size_t m) { return (n + m - 1) / m * m; }
+}  // namespace
+
+size_t ActQ8_0PackBytes(int nb) {
+  const size_t n = static_cast<size_t>(nb);
+  return 64 + RoundUp(n * kQK, 64) + 64 * (n / 2) + sizeof(float) * RoundUp(n, 16);
+}
+
+ActQ8_0Pack PackActQ8_0(const ActQ8_0* a, int nb, uint8_t* buf) {
+  const size_t n = static_cast<size_t>(nb);
+  uint8_t* base = buf + (64 - reinterpret_cast<uintptr_t>(buf) % 64) % 64;
+  auto* qs = reinterpret_cast<int8_t*>(base);
+  auto* bias = reinterpret_cast<int32_t*>(base + RoundUp(n * kQK, 64));
+  auto* d = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(bias) + 64 * (n / 2));
+  for (size_t b = 0; b < n; ++b) {
+    std::memcpy(qs + kQK * b, a[b].qs, kQK);
+    d[b] = a[b].d;
+  }
+  for (size_t b = 0; b < n / 2 * 2; ++b) {  // whole pairs only (an odd last block has none)
+    for (int l = 0; l < 8; ++l) bias[8 * b + l] = -2 * a[b].sum;
+  }
+  for (size_t b = n; b < RoundUp(n, 16); ++b) d[b] = 0.0f;
+  return {qs, bias, d};
 }
 
 }  // namespace trueno::cpu

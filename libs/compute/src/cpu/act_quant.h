@@ -2,6 +2,7 @@
 // see bit-identical int8 activations, so they differ only in float summation order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "trueno/quant_blocks.h"
@@ -19,6 +20,19 @@ struct ActQ8_0 {
 // Symmetric round-to-nearest: q = round(x / d), d = max|x| / 127, q in [-127, 127].
 void QuantizeActQ8_0(const float* x, int n, ActQ8_0* out);    // n % 32 == 0
 void QuantizeActQ8_K(const float* x, int n, BlockQ8_K* out);  // n % 256 == 0
+
+// One token's ActQ8_0 blocks laid out for the single-token (decode) kernels, built once per
+// MatMul call instead of once per weight row: the quants of all nb blocks contiguous (block b at
+// qs + 32 b, 64-byte aligned), the integer bias of each block pair (lanes 0-7: -2 sum of block
+// 2p, lanes 8-15: -2 sum of block 2p + 1, at bias + 16 p; the Q5_0 kernel's -16 sum spread over a
+// block's 8 int32 lanes) and the block scales contiguous (d[b], zero up to a multiple of 16).
+struct ActQ8_0Pack {
+  const int8_t* qs = nullptr;
+  const int32_t* bias = nullptr;
+  const float* d = nullptr;
+};
+size_t ActQ8_0PackBytes(int nb);  // buffer size for PackActQ8_0, alignment slack included
+ActQ8_0Pack PackActQ8_0(const ActQ8_0* a, int nb, uint8_t* buf);
 
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block.
 inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {

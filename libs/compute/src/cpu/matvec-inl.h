@@ -317,6 +317,15 @@ HWY_INLINE float HSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+HWY_INLINE int32_t HSumI32(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
+  return _mm_cvtsi128_si32(v);
+}
+HWY_INLINE int32_t HSumI32(__m256i v) {
+  return HSumI32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
 HWY_INLINE __m256i MaddU8I8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
@@ -451,109 +460,311 @@ HWY_INLINE void DotQ8_0Wide(const BlockQ8_0* HWY_RESTRICT w, const uint8_t* act,
   for (int t = 0; t < NT; ++t) out[t] = HSum(accf[t]);
 }
 
+// The fp16 scales of blocks w[0 .. n) (n <= 8) in one vector, zero above n.
+template <class Block>
+HWY_INLINE __m128i LoadScales8(const Block* w, int n) {
+  __m128i dh = _mm_setzero_si128();
+  switch (n) {
+    default:
+      dh = _mm_insert_epi16(dh, w[7].d, 7);
+      [[fallthrough]];
+    case 7:
+      dh = _mm_insert_epi16(dh, w[6].d, 6);
+      [[fallthrough]];
+    case 6:
+      dh = _mm_insert_epi16(dh, w[5].d, 5);
+      [[fallthrough]];
+    case 5:
+      dh = _mm_insert_epi16(dh, w[4].d, 4);
+      [[fallthrough]];
+    case 4:
+      dh = _mm_insert_epi16(dh, w[3].d, 3);
+      [[fallthrough]];
+    case 3:
+      dh = _mm_insert_epi16(dh, w[2].d, 2);
+      [[fallthrough]];
+    case 2:
+      dh = _mm_insert_epi16(dh, w[1].d, 1);
+      [[fallthrough]];
+    case 1:
+      dh = _mm_insert_epi16(dh, w[0].d, 0);
+  }
+  return dh;
+}
+
+// The scales of an 8-block group, each broadcast to 8 lanes when used. With 32 vector registers
+// (AVX3) one in-register vpermps per block: a broadcast load from a just-stored array waited on
+// store forwarding at the start of every group (14% of the VNNI kernel's samples). With 16
+// (AVX2) the compiler rematerialises the 8 index vectors (3 instructions each), so there the
+// broadcast load from the stack is cheaper.
+struct GroupScales {
+  static constexpr bool kInRegisters = HWY_TARGET <= HWY_AVX3;
+  explicit GroupScales(__m256 s) {
+    if constexpr (kInRegisters) {
+      v = s;
+    } else {
+      _mm256_store_ps(m, s);
+    }
+  }
+  __m256 operator[](int k) const {
+    if constexpr (kInRegisters) return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k));
+    return _mm256_broadcast_ss(m + k);
+  }
+  __m256 v;
+  alignas(32) float m[8];
+};
+
+// The exact int32 dot product of one Q5_0 / Q8_0 block with its int8 activations `a` (the
+// packed bias `bias`, -16 sum(a) per lane, included for Q5_0), in 8 lanes.
+template <bool kQ8, class Block>
+HWY_INLINE __m256i LegacyBlockDot(const Block& w, const int8_t* HWY_RESTRICT a,
+                                  const int32_t* HWY_RESTRICT bias) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i av = _mm256_load_si256(reinterpret_cast<const __m256i*>(a));
+  if constexpr (kQ8) {
+    (void)bias;
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs));
+    return _mm256_madd_epi16(
+        _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(av, wq)), ones);
+  } else {
+    const __m256i x =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs)));
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_set_epi64x(4, 4, 0, 0)),
+                                 _mm256_set1_epi8(0x0F));  // high 128-bit lane: high nibbles
+    uint32_t qh;
+    std::memcpy(&qh, w.qh, 4);
+    const __m256i idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                         2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)), idx);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+    q = _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+    return _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones),
+                            _mm256_load_si256(reinterpret_cast<const __m256i*>(bias)));
+  }
+}
+
+// Single-token (decode) rows of Q5_0 / Q8_0 on 256-bit vectors without VNNI, reading the
+// activations from an ActQ8_0Pack: the integer bias -16 sum(a) (Q5_0) is one vpaddd of the
+// packed bias instead of a scalar offset fma per block, and the weight scales of 8 blocks are
+// converted by one vcvtph2ps and multiplied by the 8 activation scales at once; each block's
+// scale is then one vpermps or broadcast load (GroupScales). Two accumulators (even / odd
+// blocks) so the fma latency does not bound a block. Rows [r0, r1) of `w` (`row_bytes` apart) go to
+// y[r].
+template <bool kQ8>
+HWY_INLINE void DotLegacyRows1(const uint8_t* HWY_RESTRICT w, size_t row_bytes, int r0, int r1,
+                               const cpu::ActQ8_0Pack& p, const cpu::ActQ8_0* a, int nb,
+                               float* HWY_RESTRICT y) {
+  using Block = std::conditional_t<kQ8, BlockQ8_0, BlockQ5_0>;
+  const int8_t* const pqs = p.qs;
+  const int32_t* const pbias = p.bias;
+  const float* const pd = p.d;
+  // Q5_0 has packed biases for whole block pairs only; an odd last block goes to DotQ5_0Wide.
+  const int nb_main = kQ8 ? nb : nb & ~1;
+  for (int r = r0; r < r1; ++r) {
+    const Block* wb = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes);
+    const int8_t* ab = pqs;
+    const int32_t* bb = pbias;
+    const float* ad = pd;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb_main; b += 8, wb += 8, ab += 8 * kQK, bb += 64, ad += 8) {
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, 8)), _mm256_loadu_ps(ad)));
+      for (int k = 0; k < 8; k += 2) {
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k], acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k + 1], ab + kQK * (k + 1),
+                                                                      bb + 8 * (k + 1))),
+                               s8[k + 1], acc1);
+      }
+    }
+    if (b < nb_main) {
+      const int n = nb_main - b;
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
+      int k = 0;
+      for (; k + 2 <= n; k += 2) {  // still two accumulators (the 896-wide rows end here)
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k], acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k + 1], ab + kQK * (k + 1),
+                                                                      bb + 8 * (k + 1))),
+                               s8[k + 1], acc1);
+      }
+      if (k < n) {
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDot<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k], acc0);
+      }
+    }
+    float tail = 0.0f;
+    if (nb_main < nb) {
+      DotQ5_0Wide<1, true>(
+          reinterpret_cast<const BlockQ5_0*>(w + static_cast<size_t>(r) * row_bytes) + (nb - 1),
+          reinterpret_cast<const uint8_t*>(a + (nb - 1)), 0, 1, &tail);
+    }
+    y[r] = HSum(_mm256_add_ps(acc0, acc1)) + tail;
+  }
+}
+
 #if HWY_TARGET == HWY_AVX3
 // AVX-512 VNNI (vpdpbusd: u8 x s8 products of four bytes summed into an int32 lane) for Q5_0 and
-// Q8_0, two blocks per 512-bit instruction. The bias of the unsigned weights (q - 16 for Q5_0,
-// Q8_0's int8 shifted by +128) is folded into the integer accumulator: vpdpbusd starts from
-// -bias * sum(a) / 8 in each of the block's 8 lanes (exact: the activation sums are integers),
-// so the int32 result is the exact block dot product, as in the other kernels. Compiled for
-// VNNI separately (these functions are not inlined) and used only when the CPU has it.
+// Q8_0. The bias of the unsigned weights (q - 16 for Q5_0, Q8_0's int8 shifted by +128) is
+// folded into the integer accumulator: vpdpbusd starts from -bias * sum(a) / 8 in each of the
+// block's 8 lanes (exact: the activation sums are integers), so the int32 result is the exact
+// block dot product, as in the other kernels. Compiled for VNNI separately (these functions are
+// not inlined) and used only when the CPU has it. (The 512-bit two-blocks-per-instruction form
+// that preceded these is in git history: slower on Zen 4, see docs/perf-notes.md §15.)
 // A function attribute (Highway's AVX3 feature list plus VNNI) rather than `#pragma GCC
 // target`, which clang ignores.
 #define TRUENO_VNNI_ATTR __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
 
-// [x0 in lanes 0-7, x1 in lanes 8-15]
-TRUENO_VNNI_ATTR inline __m512i PairI32(int32_t x0, int32_t x1) {
-  return _mm512_mask_set1_epi32(_mm512_set1_epi32(x0), 0xFF00, x1);
-}
-TRUENO_VNNI_ATTR inline __m512 PairF32(float x0, float x1) {
-  return _mm512_mask_mov_ps(_mm512_set1_ps(x0), 0xFF00, _mm512_set1_ps(x1));
-}
-TRUENO_VNNI_ATTR inline __m512i LoadPair256(const void* p0, const void* p1) {
-  return _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(p0))),
-      _mm256_loadu_si256(static_cast<const __m256i*>(p1)), 1);
-}
-
-template <int NT>
-TRUENO_VNNI_ATTR __attribute__((noinline)) void DotQ5_0Vnni(const BlockQ5_0* HWY_RESTRICT w,
-                                                            const uint8_t* act, size_t act_stride,
-                                                            int nb, float* out) {
-  __m512 acc[NT];
-  const cpu::ActQ8_0* a[NT];
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm512_setzero_ps();
-    a[t] = reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
-  }
-  const __m512i low_mask = _mm512_set1_epi8(0x0F);
-  const __m512i bit = _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL));
-  const __m512i sixteen = _mm512_set1_epi8(0x10);
-  const __m512i idx = _mm512_set_epi64(
-      0x0707070707070707LL, 0x0606060606060606LL, 0x0505050505050505LL, 0x0404040404040404LL,
-      0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0x0000000000000000LL);
-  int b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m128i p0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
-    const __m128i p1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b + 1].qs));
-    __m512i x = _mm512_castsi256_si512(_mm256_set_m128i(p1, p0));
-    x = _mm512_shuffle_i64x2(x, x, _MM_SHUFFLE(1, 1, 0, 0));  // [p0, p0, p1, p1]
-    const __m512i lo = _mm512_and_si512(x, low_mask);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), low_mask);
-    __m512i q = _mm512_mask_blend_epi64(0xCC, lo, hi);
-    uint32_t qh0, qh1;
-    std::memcpy(&qh0, w[b].qh, 4);
-    std::memcpy(&qh1, w[b + 1].qh, 4);
-    const uint64_t qh = qh0 | (static_cast<uint64_t>(qh1) << 32);
-    const __m512i bytes = _mm512_shuffle_epi8(_mm512_set1_epi64(static_cast<long long>(qh)), idx);
-    q = _mm512_or_si512(q, _mm512_maskz_mov_epi8(_mm512_test_epi8_mask(bytes, bit), sixteen));
-    const float d0 = HalfToF32(w[b].d), d1 = HalfToF32(w[b + 1].d);
-    for (int t = 0; t < NT; ++t) {
-      const cpu::ActQ8_0& a0 = a[t][b];
-      const cpu::ActQ8_0& a1 = a[t][b + 1];
-      // sum (q - 16) a = sum q a - 16 sum a; -16 sum a spread as -2 sum a over 8 lanes.
-      const __m512i p =
-          _mm512_dpbusd_epi32(PairI32(-2 * a0.sum, -2 * a1.sum), q, LoadPair256(a0.qs, a1.qs));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), PairF32(d0 * a0.d, d1 * a1.d), acc[t]);
-    }
-  }
-  float tail[NT] = {};
-  if (b < nb) {
-    DotQ5_0Wide<NT, true>(w + b, act + static_cast<size_t>(b) * sizeof(cpu::ActQ8_0), act_stride,
-                          nb - b, tail);
-  }
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
-}
-
-template <int NT>
-TRUENO_VNNI_ATTR __attribute__((noinline)) void DotQ8_0Vnni(const BlockQ8_0* HWY_RESTRICT w,
-                                                            const uint8_t* act, size_t act_stride,
-                                                            int nb, float* out) {
-  __m512 acc[NT];
-  const cpu::ActQ8_0* a[NT];
-  for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm512_setzero_ps();
-    a[t] = reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
-  }
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  int b = 0;
-  for (; b + 2 <= nb; b += 2) {
+// Single-token (decode) rows of Q5_0 / Q8_0 with VNNI: DotLegacyRows1 with vpdpbusd starting
+// from the packed bias (Q5_0: -16 sum(a) per block, Q8_0: -128 sum(a) for the weights flipped to
+// w + 128) and the Q5_0 fifth bits as a byte mask straight from qh (a masked vpaddb of 0x10), on
+// 256-bit vectors: one block per instruction, two accumulators. On Zen 4 this beats the two-block
+// 512-bit form (whose per-pair scale vectors need a cross-lane vpermps, 512-bit ops issue at half
+// rate), ~20% per block in a microbenchmark.
+template <bool kQ8, class Block>
+TRUENO_VNNI_ATTR inline __m256i LegacyBlockDotVnni(const Block& w, const int8_t* HWY_RESTRICT a,
+                                                   const int32_t* HWY_RESTRICT bias) {
+  const __m256i av = _mm256_load_si256(reinterpret_cast<const __m256i*>(a));
+  const __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
+  if constexpr (kQ8) {
     // w + 128 as unsigned bytes: sum w a = sum (w + 128) a - 128 sum a.
-    const __m512i u = _mm512_xor_si512(LoadPair256(w[b].qs, w[b + 1].qs), flip);
-    const float d0 = HalfToF32(w[b].d), d1 = HalfToF32(w[b + 1].d);
+    const __m256i u = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs)),
+                                       _mm256_set1_epi8(static_cast<char>(0x80)));
+    return _mm256_dpbusd_epi32(_mm256_slli_epi32(b, 3), u, av);
+  } else {
+    const __m256i x =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs)));
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_set_epi64x(4, 4, 0, 0)),
+                                 _mm256_set1_epi8(0x0F));  // high 128-bit lane: high nibbles
+    uint32_t qh;  // bit k = fifth bit of element k = byte k of q
+    std::memcpy(&qh, w.qh, 4);
+    q = _mm256_mask_add_epi8(q, static_cast<__mmask32>(qh), q, _mm256_set1_epi8(0x10));
+    return _mm256_dpbusd_epi32(b, q, av);
+  }
+}
+
+template <bool kQ8>
+TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyRows1Vnni(const uint8_t* HWY_RESTRICT w,
+                                                                   size_t row_bytes, int r0, int r1,
+                                                                   const cpu::ActQ8_0Pack& p,
+                                                                   const cpu::ActQ8_0* a, int nb,
+                                                                   float* HWY_RESTRICT y) {
+  using Block = std::conditional_t<kQ8, BlockQ8_0, BlockQ5_0>;
+  const int8_t* const pqs = p.qs;
+  const int32_t* const pbias = p.bias;
+  const float* const pd = p.d;
+  const int nb_main = nb & ~1;  // packed biases exist for whole block pairs only
+  for (int r = r0; r < r1; ++r) {
+    const Block* wb = reinterpret_cast<const Block*>(w + static_cast<size_t>(r) * row_bytes);
+    const int8_t* ab = pqs;
+    const int32_t* bb = pbias;
+    const float* ad = pd;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 8 <= nb_main; b += 8, wb += 8, ab += 8 * kQK, bb += 64, ad += 8) {
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, 8)), _mm256_loadu_ps(ad)));
+      for (int k = 0; k < 8; k += 2) {
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k],
+            acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(
+                                   wb[k + 1], ab + kQK * (k + 1), bb + 8 * (k + 1))),
+                               s8[k + 1], acc1);
+      }
+    }
+    if (b < nb_main) {
+      const int n = nb_main - b;
+      const GroupScales s8(_mm256_mul_ps(_mm256_cvtph_ps(LoadScales8(wb, n)), _mm256_loadu_ps(ad)));
+      int k = 0;
+      for (; k + 2 <= n; k += 2) {  // still two accumulators (the 896-wide rows end here)
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k],
+            acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(
+                                   wb[k + 1], ab + kQK * (k + 1), bb + 8 * (k + 1))),
+                               s8[k + 1], acc1);
+      }
+      if (k < n) {
+        acc0 = _mm256_fmadd_ps(
+            _mm256_cvtepi32_ps(LegacyBlockDotVnni<kQ8>(wb[k], ab + kQK * k, bb + 8 * k)), s8[k],
+            acc0);
+      }
+    }
+    float tail = 0.0f;
+    if (nb_main < nb) {
+      const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
+      const uint8_t* at = reinterpret_cast<const uint8_t*>(a + (nb - 1));
+      if constexpr (kQ8) {
+        DotQ8_0Wide<1>(reinterpret_cast<const BlockQ8_0*>(row) + (nb - 1), at, 0, 1, &tail);
+      } else {
+        DotQ5_0Wide<1, true>(reinterpret_cast<const BlockQ5_0*>(row) + (nb - 1), at, 0, 1, &tail);
+      }
+    }
+    y[r] = HSum(_mm256_add_ps(acc0, acc1)) + tail;
+  }
+}
+
+// NT tokens (a prefill tile or a batch decode step) per unpacked Q5_0 / Q8_0 block with VNNI:
+// DotLegacyRows1Vnni's block dot per token from that token's pack, the block's weight scale
+// broadcast once and multiplied by each token's activation scale (the same float product
+// d_w * d_a as the pair kernels). Y[(t0 + t) * rows + r] for r in [r0, r1), t < NT.
+template <int NT, bool kQ8>
+TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyTileVnni(
+    const uint8_t* HWY_RESTRICT w, size_t row_bytes, int r0, int r1,
+    const cpu::ActQ8_0Pack* HWY_RESTRICT p, const uint8_t* act, size_t act_stride, int nb,
+    float* HWY_RESTRICT Y, int rows) {
+  using Block = std::conditional_t<kQ8, BlockQ8_0, BlockQ5_0>;
+  const int nb_main = nb & ~1;  // packed biases exist for whole block pairs only
+  for (int r = r0; r < r1; ++r) {
+    const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
+    const Block* wr = reinterpret_cast<const Block*>(row);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int b0 = 0; b0 < nb_main; b0 += 8) {
+      const int n = std::min(8, nb_main - b0);
+      const __m256 dw = _mm256_cvtph_ps(LoadScales8(wr + b0, n));
+      for (int k = 0; k < n; ++k) {
+        const int b = b0 + k;
+        const Block& wb = wr[b];
+        __m256i q;
+        if constexpr (kQ8) {
+          q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs)),
+                               _mm256_set1_epi8(static_cast<char>(0x80)));
+        } else {
+          const __m256i x =
+              _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.qs)));
+          q = _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_set_epi64x(4, 4, 0, 0)),
+                               _mm256_set1_epi8(0x0F));
+          uint32_t qh;
+          std::memcpy(&qh, wb.qh, 4);
+          q = _mm256_mask_add_epi8(q, static_cast<__mmask32>(qh), q, _mm256_set1_epi8(0x10));
+        }
+        const __m256 dwk = _mm256_permutevar8x32_ps(dw, _mm256_set1_epi32(k));
+        for (int t = 0; t < NT; ++t) {
+          __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].bias + 8 * b));
+          if constexpr (kQ8) bias = _mm256_slli_epi32(bias, 3);
+          const __m256i dot = _mm256_dpbusd_epi32(
+              bias, q, _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].qs + kQK * b)));
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
+                                   _mm256_mul_ps(dwk, _mm256_broadcast_ss(p[t].d + b)), acc[t]);
+        }
+      }
+    }
     for (int t = 0; t < NT; ++t) {
-      const cpu::ActQ8_0& a0 = a[t][b];
-      const cpu::ActQ8_0& a1 = a[t][b + 1];
-      const __m512i p =
-          _mm512_dpbusd_epi32(PairI32(-16 * a0.sum, -16 * a1.sum), u, LoadPair256(a0.qs, a1.qs));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), PairF32(d0 * a0.d, d1 * a1.d), acc[t]);
+      float tail = 0.0f;
+      if (nb_main < nb) {
+        const uint8_t* at = act + static_cast<size_t>(t) * act_stride +
+                            static_cast<size_t>(nb - 1) * sizeof(cpu::ActQ8_0);
+        if constexpr (kQ8) {
+          DotQ8_0Wide<1>(reinterpret_cast<const BlockQ8_0*>(row) + (nb - 1), at, 0, 1, &tail);
+        } else {
+          DotQ5_0Wide<1, true>(reinterpret_cast<const BlockQ5_0*>(row) + (nb - 1), at, 0, 1, &tail);
+        }
+      }
+      Y[static_cast<size_t>(t) * rows + r] = HSum(acc[t]) + tail;
     }
   }
-  float tail[NT] = {};
-  if (b < nb) {
-    DotQ8_0Wide<NT>(w + b, act + static_cast<size_t>(b) * sizeof(cpu::ActQ8_0), act_stride, nb - b,
-                    tail);
-  }
-  for (int t = 0; t < NT; ++t) out[t] = _mm512_reduce_add_ps(acc[t]) + tail[t];
 }
 #undef TRUENO_VNNI_ATTR
 
@@ -581,15 +792,26 @@ HWY_INLINE void DotQ4_KWide(const BlockQ4_K* HWY_RESTRICT w, const uint8_t* act,
   }
   const __m256i low_mask = _mm256_set1_epi8(0x0F);
   for (int b = 0; b < nb; ++b) {
-    uint8_t sc[8], m[8];
-    for (int s = 0; s < 8; ++s) cpu::ScaleMinK4(s, w[b].scales, &sc[s], &m[s]);
+    // The 12 scale bytes unpacked four at a time (the byte-wise ScaleMinK4 for all 8 sub-blocks
+    // at once): bytes 0-7 of `sm` are sc[0..7], bytes 8-15 m[0..7].
+    uint32_t u[3];
+    std::memcpy(u, w[b].scales, 12);
+    constexpr uint32_t k6 = 0x3F3F3F3F, k4 = 0x0F0F0F0F, k2 = 0x03030303;
+    const __m128i sm = _mm_setr_epi32(
+        static_cast<int>(u[0] & k6), static_cast<int>((u[2] & k4) | (((u[0] >> 6) & k2) << 4)),
+        static_cast<int>(u[1] & k6),
+        static_cast<int>(((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4)));
+    const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));  // sc as words
+    const __m128i m16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
     __m256i lo[4], hi[4], s_lo[4], s_hi[4];
     for (int j = 0; j < 4; ++j) {
       const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * j));
       lo[j] = _mm256_and_si256(packed, low_mask);
       hi[j] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_mask);
-      s_lo[j] = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j]));
-      s_hi[j] = _mm256_set1_epi16(static_cast<int16_t>(sc[2 * j + 1]));
+      s_lo[j] =
+          _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0404 * j)));
+      s_hi[j] =
+          _mm256_shuffle_epi8(sc16, _mm256_set1_epi16(static_cast<int16_t>(0x0302 + 0x0404 * j)));
     }
     const float d = HalfToF32(w[b].d);
     const float dmin = HalfToF32(w[b].dmin);
@@ -602,9 +824,11 @@ HWY_INLINE void DotQ4_KWide(const BlockQ4_K* HWY_RESTRICT w, const uint8_t* act,
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], a_lo), s_lo[j]));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], a_hi), s_hi[j]));
       }
-      int32_t mins = 0;
-      const int16_t* bs = a[t][b].bsums;
-      for (int s = 0; s < 8; ++s) mins += m[s] * (bs[2 * s] + bs[2 * s + 1]);
+      // sum_s m[s] * (bsums[2s] + bsums[2s + 1]), exact in int32.
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].bsums));
+      const __m128i bpairs =
+          _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+      const int32_t mins = HSumI32(_mm_madd_epi16(m16, bpairs));
       accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(d * a[t][b].d), accf[t]);
       min_sum[t] += dmin * a[t][b].d * static_cast<float>(mins);
     }
@@ -625,7 +849,10 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act,
   }
   const __m256i mask = _mm256_set1_epi8(0x0F);
   for (int b = 0; b < nb; ++b) {
-    const int8_t* scales = w[b].scales;
+    // The 16 int8 sub-block scales as words; sc[4 * half + k] = [scales[8 half + 2k] in the low
+    // 128-bit lane, scales[8 half + 2k + 1] in the high one], by one in-lane shuffle each.
+    const __m256i sc16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].scales)));
     __m256i q[8], sc[8];  // q[4 * half + k]: elements 128 * half + 32 * k .. + 32
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = w[b].ql + 64 * half;
@@ -644,10 +871,11 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act,
       q[4 * half + 3] =
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), mask),
                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), h3), 4));
+      const __m256i sh = _mm256_permute4x64_epi64(sc16, half == 0 ? 0x44 : 0xEE);
       for (int k = 0; k < 4; ++k) {
-        const int8_t* s = scales + 8 * half + 2 * k;
-        sc[4 * half + k] = _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(s[0])),
-                                             _mm_set1_epi16(static_cast<int16_t>(s[1])));
+        sc[4 * half + k] = _mm256_shuffle_epi8(
+            sh, _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0404 * k)),
+                                  _mm_set1_epi16(static_cast<int16_t>(0x0302 + 0x0404 * k))));
       }
     }
     const float d = HalfToF32(w[b].d);
@@ -658,8 +886,9 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act,
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], av), sc[k]));
       }
-      int32_t offset = 0;
-      for (int s = 0; s < 16; ++s) offset += scales[s] * a[t][b].bsums[s];
+      // sum_s scales[s] * bsums[s], exact in int32.
+      const int32_t offset = HSumI32(_mm256_madd_epi16(
+          sc16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].bsums))));
       const float dd = d * a[t][b].d;
       accf[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(dd), accf[t]);
       correction[t] += dd * 32.0f * static_cast<float>(offset);
@@ -674,13 +903,7 @@ template <int NT>
 HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size_t act_stride,
                         int cols, float* out) {
   switch (wtype) {
-    case DType::kQ5_0:
-#if HWY_TARGET == HWY_AVX3
-      if (UseVnni()) {
-        DotQ5_0Vnni<NT>(reinterpret_cast<const BlockQ5_0*>(row), at, act_stride, cols / kQK, out);
-        break;
-      }
-#endif
+    case DType::kQ5_0:  // (with VNNI MatMulRowsWide takes the packed-activation kernels)
 #if HWY_TARGET <= HWY_AVX3
       DotQ5_0Wide512<NT>(reinterpret_cast<const BlockQ5_0*>(row), at, act_stride, cols / kQK, out);
 #else
@@ -693,12 +916,6 @@ HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size
                              out);
       break;
     case DType::kQ8_0:
-#if HWY_TARGET == HWY_AVX3
-      if (UseVnni()) {
-        DotQ8_0Vnni<NT>(reinterpret_cast<const BlockQ8_0*>(row), at, act_stride, cols / kQK, out);
-        break;
-      }
-#endif
       DotQ8_0Wide<NT>(reinterpret_cast<const BlockQ8_0*>(row), at, act_stride, cols / kQK, out);
       break;
     case DType::kQ4_K:
@@ -714,11 +931,66 @@ HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size
 
 HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
                                int row_begin, int row_end, int cols, const uint8_t* act,
-                               size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows) {
+                               size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows,
+                               const cpu::ActQ8_0Pack* packs) {
   if (wtype != DType::kQ5_0 && wtype != DType::kQ4_0 && wtype != DType::kQ8_0 &&
       wtype != DType::kQ4_K && wtype != DType::kQ6_K) {
     return false;
   }
+#if HWY_TARGET == HWY_AVX3
+  // With VNNI every token's rows come from its packed activations (packs[t]): tiles of 8 and
+  // 4 tokens per unpacked block, then single tokens.
+  if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0) && UseVnni()) {
+    const int nb = cols / kQK;
+    const bool q8 = wtype == DType::kQ8_0;
+    const int t_tiles = n_tokens & ~3;
+    constexpr int kRows = 4;  // a row tile's weights stay in L1 across the token tiles
+    for (int r0 = row_begin; t_tiles > 0 && r0 < row_end; r0 += kRows) {
+      const int r1 = std::min(row_end, r0 + kRows);
+      int t = 0;
+      for (; t + 8 <= t_tiles; t += 8) {
+        const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+        float* y = Y + static_cast<size_t>(t) * rows;
+        (q8 ? DotLegacyTileVnni<8, true> : DotLegacyTileVnni<8, false>)(w, row_bytes, r0, r1,
+                                                                        packs + t, at, act_stride,
+                                                                        nb, y, rows);
+      }
+      for (; t < t_tiles; t += 4) {
+        const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+        float* y = Y + static_cast<size_t>(t) * rows;
+        (q8 ? DotLegacyTileVnni<4, true> : DotLegacyTileVnni<4, false>)(w, row_bytes, r0, r1,
+                                                                        packs + t, at, act_stride,
+                                                                        nb, y, rows);
+      }
+    }
+    for (int t = t_tiles; t < n_tokens; ++t) {  // single tokens (decode): all rows per call
+      const auto* at =
+          reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
+      float* y = Y + static_cast<size_t>(t) * rows;
+      (q8 ? DotLegacyRows1Vnni<true> : DotLegacyRows1Vnni<false>)(w, row_bytes, row_begin, row_end,
+                                                                  packs[t], at, nb, y);
+    }
+    return true;
+  }
+#endif
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  // Without VNNI (the AVX2 target, or AVX3 on a CPU without VNNI) the last n_tokens % 4 tokens
+  // from their packed activations.
+  if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0)) {
+    const int t1 = n_tokens & ~3;
+    for (int t = t1; t < n_tokens; ++t) {
+      const auto* at =
+          reinterpret_cast<const cpu::ActQ8_0*>(act + static_cast<size_t>(t) * act_stride);
+      float* y = Y + static_cast<size_t>(t) * rows;
+      if (wtype == DType::kQ5_0) {
+        DotLegacyRows1<false>(w, row_bytes, row_begin, row_end, packs[t], at, cols / kQK, y);
+      } else {
+        DotLegacyRows1<true>(w, row_bytes, row_begin, row_end, packs[t], at, cols / kQK, y);
+      }
+    }
+    n_tokens = t1;
+  }
+#endif
   constexpr int kRowTile = 4;
   float out[8] = {};
   for (int r0 = row_begin; r0 < row_end; r0 += kRowTile) {
@@ -757,14 +1029,18 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
 // Y[t * rows + r] for r in [row_begin, row_end), t < n_tokens. `act` is the activation rows:
 // floats for F32/F16/BF16, ActQ8_0 blocks for Q8_0/Q4_0, BlockQ8_K for the K types;
 // `act_stride` is the byte distance between consecutive tokens' activations.
+// `packs` (may be null): one ActQ8_0Pack per token for the legacy types' kernels.
 HWY_NOINLINE void MatMulRows(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
                              int row_begin, int row_end, int cols, const uint8_t* act,
-                             size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows) {
+                             size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows,
+                             const cpu::ActQ8_0Pack* packs) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   if (MatMulRowsWide(wtype, w, row_bytes, row_begin, row_end, cols, act, act_stride, n_tokens, Y,
-                     rows)) {
+                     rows, packs)) {
     return;
   }
+#else
+  (void)packs;
 #endif
   for (int r = row_begin; r < row_end; ++r) {
     const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;

@@ -148,6 +148,28 @@ absl::Status MatMulMulti(std::span<const MatMulJob> jobs, int cols, const float*
   for (int f = 0; f < 3; ++f) {
     if (needs[f]) acts[f] = PrepareActivations(static_cast<ActFormat>(f), X, cols, n_tokens);
   }
+  // The Q5_0 / Q8_0 kernels read the activations packed per token (cpu::ActQ8_0Pack): built
+  // here once instead of per weight row.
+  const cpu::ActQ8_0Pack* packs = nullptr;
+  if (needs[static_cast<int>(ActFormat::kQ8_0)]) {
+    thread_local std::vector<uint8_t> pack_buf;
+    thread_local std::vector<cpu::ActQ8_0Pack> pack_list;
+    const int nb = cols / kQK;
+    const size_t bytes = cpu::ActQ8_0PackBytes(nb);
+    if (pack_buf.size() < bytes * n_tokens) pack_buf.resize(bytes * n_tokens);
+    if (pack_list.size() < static_cast<size_t>(n_tokens)) pack_list.resize(n_tokens);
+    const Activations& a = acts[static_cast<int>(ActFormat::kQ8_0)];
+    uint8_t* buf = pack_buf.data();
+    cpu::ActQ8_0Pack* list = pack_list.data();
+    cpu::ParallelFor(n_tokens, 16, [&](int begin, int end) {
+      for (int t = begin; t < end; ++t) {
+        list[t] = cpu::PackActQ8_0(
+            reinterpret_cast<const cpu::ActQ8_0*>(a.data + static_cast<size_t>(t) * a.stride), nb,
+            buf + static_cast<size_t>(t) * bytes);
+      }
+    });
+    packs = list;
+  }
 
   // Enough rows per chunk that a chunk reads at least ~16 KiB of weights.
   const size_t mean_row_bytes = total_bytes / static_cast<size_t>(total_rows);
@@ -161,9 +183,13 @@ absl::Status MatMulMulti(std::span<const MatMulJob> jobs, int cols, const float*
       if (b < e) {
         const Activations& a = acts[static_cast<int>(FormatOf(j.wtype))];
         const bool low_k = j.wtype == DType::kQ2_K || j.wtype == DType::kQ3_K;
-        (low_k ? &cpu::MatMulRowsLowK : body)(j.wtype, j.w, RowBytes(j.wtype, cols), b - first,
-                                              e - first, cols, a.data, a.stride, n_tokens, j.Y,
-                                              j.rows);
+        if (low_k) {
+          cpu::MatMulRowsLowK(j.wtype, j.w, RowBytes(j.wtype, cols), b - first, e - first, cols,
+                              a.data, a.stride, n_tokens, j.Y, j.rows);
+        } else {
+          body(j.wtype, j.w, RowBytes(j.wtype, cols), b - first, e - first, cols, a.data, a.stride,
+               n_tokens, j.Y, j.rows, FormatOf(j.wtype) == ActFormat::kQ8_0 ? packs : nullptr);
+        }
       }
       first += j.rows;
       if (first >= end) break;
