@@ -233,6 +233,100 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Single-token decode without the reorder kernel: each block first copies the activation row
+// into shared memory (applying the SwiGLU gate, or the RMSNorm scale once the block has summed
+// the row's squares), padded by 4 floats after every chunk so that the lanes' 16-byte reads of
+// their chunks fall on different banks; then its warps run the rows as MatVecKernel does. Each
+// block re-reads the row from L2 (a few KB) instead of a separate launch writing it in chunk
+// order. Blocks of kStagedWarps warps, rows split over `split` warps each.
+constexpr int kStagedWarps = 8;
+constexpr size_t kStagedMaxBytes = 48 * 1024;  // the default dynamic shared memory limit
+
+template <class C>
+__host__ __device__ constexpr int StagedPad(int i) {
+  return i + i / C::kElems * 4;
+}
+
+template <class C>
+size_t StagedBytes(int cols) {
+  return static_cast<size_t>(StagedPad<C>(cols)) * sizeof(float);
+}
+
+template <class C>
+__global__ void __launch_bounds__(32 * kStagedWarps)
+    MatVecStagedKernel(const OutSet outs, int cols, const float* __restrict__ x,
+                       const float* __restrict__ up, const float* __restrict__ rms_weight,
+                       float rms_eps, int split) {
+  extern __shared__ __align__(16) float xs[];
+  __shared__ float red[kStagedWarps];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int n4 = cols / 4;
+  const float4* x4 = reinterpret_cast<const float4*>(x);
+  float ss = 0.0f;
+  for (int q = threadIdx.x; q < n4; q += blockDim.x) {
+    float4 v = __ldg(x4 + q);
+    if (up != nullptr) {
+      const float4 u = __ldg(reinterpret_cast<const float4*>(up) + q);
+      v.x = v.x / (1.0f + expf(-v.x)) * u.x;
+      v.y = v.y / (1.0f + expf(-v.y)) * u.y;
+      v.z = v.z / (1.0f + expf(-v.z)) * u.z;
+      v.w = v.w / (1.0f + expf(-v.w)) * u.w;
+    }
+    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    *reinterpret_cast<float4*>(xs + StagedPad<C>(4 * q)) = v;
+  }
+  if (rms_weight != nullptr) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+    if (lane == 0) red[warp] = ss;
+    __syncthreads();
+    float total = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kStagedWarps; ++w) total += red[w];
+    const float inv = rsqrtf(total / static_cast<float>(cols) + rms_eps);
+    for (int q = threadIdx.x; q < n4; q += blockDim.x) {
+      float4* p = reinterpret_cast<float4*>(xs + StagedPad<C>(4 * q));
+      const float4 g = __ldg(reinterpret_cast<const float4*>(rms_weight) + q);
+      float4 v = *p;
+      v.x = v.x * inv * g.x;
+      v.y = v.y * inv * g.y;
+      v.z = v.z * inv * g.z;
+      v.w = v.w * inv * g.w;
+      *p = v;
+    }
+  }
+  __syncthreads();
+
+  const int part = warp % split;
+  const Target tg = Locate(outs, warp / split, kStagedWarps / split);
+  const bool active = tg.r < tg.rows;
+  float acc[1] = {0.0f};
+  if (active) {
+    const int nch = cols / C::kElems;
+    for (int ch = 32 * part + lane; ch < nch; ch += 32 * split) {
+      auto emit = [&](int i, float w0, float w1, float w2, float w3) {
+        const float4 a = *reinterpret_cast<const float4*>(xs + StagedPad<C>(i));
+        acc[0] = fmaf(w3, a.w, fmaf(w2, a.z, fmaf(w1, a.y, fmaf(w0, a.x, acc[0]))));
+      };
+      C::Values(tg.row, ch, emit);
+    }
+    WarpReduce(acc);
+  }
+  if (split == 1) {
+    if (active && lane == 0) Store(acc, 1, tg);
+    return;
+  }
+  __syncthreads();  // red[] is reused for the split partial sums
+  if (lane == 0) red[warp] = acc[0];
+  __syncthreads();
+  if (active && part == 0 && lane == 0) {
+    float v = red[warp];
+    for (int k = 1; k < split; ++k) v += red[warp + k];
+    acc[0] = v;
+    Store(acc, 1, tg);
+  }
+}
+
 // Any layout: one element at a time (plain types whose rows are not 16-byte aligned).
 template <class C>
 __global__ void __launch_bounds__(kThreads)
@@ -287,10 +381,15 @@ absl::Status LaunchMatVec(DType wtype, const MatVecOut* outs, int n_outs, int co
     }
   });
   int split = 1;
+  bool staged = false;
   if (chunked) {
-    DispatchType(wtype, [&](auto codec) { split = SplitFor(cols / decltype(codec)::kElems); });
+    DispatchType(wtype, [&](auto codec) {
+      using C = decltype(codec);
+      split = SplitFor(cols / C::kElems);
+      staged = n_tokens == 1 && StagedBytes<C>(cols) <= kStagedMaxBytes;
+    });
   }
-  const int rows_per_block = kRowsPerBlock / split;
+  const int rows_per_block = (staged ? kStagedWarps : kRowsPerBlock) / split;
   OutSet set{};
   set.count = n_outs;
   int blocks = 0;
@@ -314,6 +413,11 @@ absl::Status LaunchMatVec(DType wtype, const MatVecOut* outs, int n_outs, int co
         return;
       }
       MatVecElemKernel<C><<<grid, kThreads, 0, stream>>>(set, cols, x, n_tokens);
+      return;
+    }
+    if (staged) {
+      MatVecStagedKernel<C><<<grid, 32 * kStagedWarps, StagedBytes<C>(cols), stream>>>(
+          set, cols, x, tf.up, tf.rms_weight, tf.rms_eps, split);
       return;
     }
     const size_t stride = PermutedStride(cols, C::kElems);
