@@ -276,6 +276,8 @@ int main(int argc, char** argv) {
     // Continuous-batching decode: a.batch sequences, each with a short prompt, then a.gen
     // ForwardBatch steps of one token per sequence. Aggregate tok/s vs the single-stream figure.
     const int B = a.batch, prompt_len = 64;
+    // The pool holds max(1, batch) sequences: give back the single-stream runs' blocks first.
+    m.kv_cache().FreeSequence(0);
     std::vector<float> batch_logits(static_cast<size_t>(B) * m.n_vocab());
     for (int b = 0; b < B; ++b) {
       absl::Status s = m.Forward(std::span(prompt).first(prompt_len), 100 + b, 0, logits.data());
