@@ -871,7 +871,9 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* HWY_RESTRICT w, const uint8_t* act,
       q[4 * half + 3] =
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), mask),
                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), h3), 4));
-      const __m256i sh = _mm256_permute4x64_epi64(sc16, half == 0 ? 0x44 : 0xEE);
+      // The immediate must be a constant for clang (gcc folds the unrolled ternary).
+      const __m256i sh =
+          half == 0 ? _mm256_permute4x64_epi64(sc16, 0x44) : _mm256_permute4x64_epi64(sc16, 0xEE);
       for (int k = 0; k < 4; ++k) {
         sc[4 * half + k] = _mm256_shuffle_epi8(
             sh, _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0x0100 + 0x0404 * k)),
@@ -938,12 +940,13 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
     return false;
   }
 #if HWY_TARGET == HWY_AVX3
-  // With VNNI every token's rows come from its packed activations (packs[t]): tiles of 8 and
-  // 4 tokens per unpacked block, then single tokens.
+  // With VNNI every token's rows come from its packed activations (packs[t]): tiles of 8, 4
+  // and 2 tokens per unpacked block (a batch of 2 or 3 reads each weight block once, not once
+  // per token), then a single token.
   if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0) && UseVnni()) {
     const int nb = cols / kQK;
     const bool q8 = wtype == DType::kQ8_0;
-    const int t_tiles = n_tokens & ~3;
+    const int t_tiles = n_tokens & ~1;
     constexpr int kRows = 4;  // a row tile's weights stay in L1 across the token tiles
     for (int r0 = row_begin; t_tiles > 0 && r0 < row_end; r0 += kRows) {
       const int r1 = std::min(row_end, r0 + kRows);
@@ -955,10 +958,17 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
                                                                         packs + t, at, act_stride,
                                                                         nb, y, rows);
       }
-      for (; t < t_tiles; t += 4) {
+      for (; t + 4 <= t_tiles; t += 4) {
         const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
         float* y = Y + static_cast<size_t>(t) * rows;
         (q8 ? DotLegacyTileVnni<4, true> : DotLegacyTileVnni<4, false>)(w, row_bytes, r0, r1,
+                                                                        packs + t, at, act_stride,
+                                                                        nb, y, rows);
+      }
+      if (t < t_tiles) {  // two tokens left
+        const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+        float* y = Y + static_cast<size_t>(t) * rows;
+        (q8 ? DotLegacyTileVnni<2, true> : DotLegacyTileVnni<2, false>)(w, row_bytes, r0, r1,
                                                                         packs + t, at, act_stride,
                                                                         nb, y, rows);
       }
@@ -1012,6 +1022,13 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
       for (int r = r0; r < r1; ++r) {
         WideDot<4>(wtype, w + static_cast<size_t>(r) * row_bytes, at, act_stride, cols, out);
         for (int k = 0; k < 4; ++k) Y[static_cast<size_t>(t + k) * rows + r] = out[k];
+      }
+    }
+    for (; t + 2 <= n_tokens; t += 2) {
+      const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
+      for (int r = r0; r < r1; ++r) {
+        WideDot<2>(wtype, w + static_cast<size_t>(r) * row_bytes, at, act_stride, cols, out);
+        for (int k = 0; k < 2; ++k) Y[static_cast<size_t>(t + k) * rows + r] = out[k];
       }
     }
     for (; t < n_tokens; ++t) {
