@@ -119,7 +119,7 @@ TEST_CASE("MatMul matches the scalar reference for every type and Highway target
       const int rows = 37;
       const int cols = trueno::Traits(type).quantized ? 512 : 515;  // float rows test the tail
       const auto w = RandomWeights(rng, type, rows, cols);
-      for (int n_tokens : {1, 2, 5, 15}) {  // 15 = tiles of 8, 4 and 2 tokens, then 1
+      for (int n_tokens : {1, 2, 3, 6, 15}) {  // 15 = an 8-token tile, then 7 (VNNI) or 4 + 3
         const auto X = RandomFloats(rng, static_cast<size_t>(n_tokens) * cols);
         std::vector<float> want(static_cast<size_t>(n_tokens) * rows);
         REQUIRE(trueno::ref::MatMulRef(type, w.data(), rows, cols, X.data(), n_tokens, want.data())

@@ -931,6 +931,18 @@ HWY_INLINE void WideDot(DType wtype, const uint8_t* row, const uint8_t* at, size
   }
 }
 
+// Calls f(std::integral_constant<int, n>{}) for a run-time n in [2, kMax].
+template <int kMax, class F>
+HWY_INLINE void WithTokens(int n, F&& f) {
+  if constexpr (kMax >= 2) {
+    if (n == kMax) {
+      f(std::integral_constant<int, kMax>{});
+    } else {
+      WithTokens<kMax - 1>(n, f);
+    }
+  }
+}
+
 HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_t row_bytes,
                                int row_begin, int row_end, int cols, const uint8_t* act,
                                size_t act_stride, int n_tokens, float* HWY_RESTRICT Y, int rows,
@@ -940,37 +952,33 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
     return false;
   }
 #if HWY_TARGET == HWY_AVX3
-  // With VNNI every token's rows come from its packed activations (packs[t]): tiles of 8, 4
-  // and 2 tokens per unpacked block (a batch of 2 or 3 reads each weight block once, not once
-  // per token), then a single token.
+  // With VNNI every token's rows come from its packed activations (packs[t]): tiles of 8 tokens
+  // per unpacked block, the 2-7 left over as one tile (a batch of 2-7 reads each weight block
+  // once, not once per token), a single leftover token by itself.
   if (packs != nullptr && (wtype == DType::kQ5_0 || wtype == DType::kQ8_0) && UseVnni()) {
     const int nb = cols / kQK;
     const bool q8 = wtype == DType::kQ8_0;
-    const int t_tiles = n_tokens & ~1;
+    const int t8 = n_tokens & ~7, rest = n_tokens - t8;
+    const int t_tiles = rest >= 2 ? n_tokens : t8;
     constexpr int kRows = 4;  // a row tile's weights stay in L1 across the token tiles
     for (int r0 = row_begin; t_tiles > 0 && r0 < row_end; r0 += kRows) {
       const int r1 = std::min(row_end, r0 + kRows);
-      int t = 0;
-      for (; t + 8 <= t_tiles; t += 8) {
+      for (int t = 0; t < t8; t += 8) {
         const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
         float* y = Y + static_cast<size_t>(t) * rows;
         (q8 ? DotLegacyTileVnni<8, true> : DotLegacyTileVnni<8, false>)(w, row_bytes, r0, r1,
                                                                         packs + t, at, act_stride,
                                                                         nb, y, rows);
       }
-      for (; t + 4 <= t_tiles; t += 4) {
-        const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
-        float* y = Y + static_cast<size_t>(t) * rows;
-        (q8 ? DotLegacyTileVnni<4, true> : DotLegacyTileVnni<4, false>)(w, row_bytes, r0, r1,
-                                                                        packs + t, at, act_stride,
-                                                                        nb, y, rows);
-      }
-      if (t < t_tiles) {  // two tokens left
-        const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
-        float* y = Y + static_cast<size_t>(t) * rows;
-        (q8 ? DotLegacyTileVnni<2, true> : DotLegacyTileVnni<2, false>)(w, row_bytes, r0, r1,
-                                                                        packs + t, at, act_stride,
-                                                                        nb, y, rows);
+      if (rest >= 2) {
+        const uint8_t* at = act + static_cast<size_t>(t8) * act_stride;
+        float* y = Y + static_cast<size_t>(t8) * rows;
+        WithTokens<7>(rest, [&](auto nt) {
+          constexpr int kNT = decltype(nt)::value;
+          (q8 ? DotLegacyTileVnni<kNT, true>
+              : DotLegacyTileVnni<kNT, false>)(w, row_bytes, r0, r1, packs + t8, at, act_stride, nb,
+                                               y, rows);
+        });
       }
     }
     for (int t = t_tiles; t < n_tokens; ++t) {  // single tokens (decode): all rows per call
@@ -1024,12 +1032,17 @@ HWY_INLINE bool MatMulRowsWide(DType wtype, const uint8_t* HWY_RESTRICT w, size_
         for (int k = 0; k < 4; ++k) Y[static_cast<size_t>(t + k) * rows + r] = out[k];
       }
     }
-    for (; t + 2 <= n_tokens; t += 2) {
+    if (n_tokens - t >= 2) {  // the 2-3 left over as one tile
       const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
-      for (int r = r0; r < r1; ++r) {
-        WideDot<2>(wtype, w + static_cast<size_t>(r) * row_bytes, at, act_stride, cols, out);
-        for (int k = 0; k < 2; ++k) Y[static_cast<size_t>(t + k) * rows + r] = out[k];
-      }
+      const int nt = n_tokens - t;
+      WithTokens<3>(nt, [&](auto k_nt) {
+        constexpr int kNT = decltype(k_nt)::value;
+        for (int r = r0; r < r1; ++r) {
+          WideDot<kNT>(wtype, w + static_cast<size_t>(r) * row_bytes, at, act_stride, cols, out);
+          for (int k = 0; k < kNT; ++k) Y[static_cast<size_t>(t + k) * rows + r] = out[k];
+        }
+      });
+      t = n_tokens;
     }
     for (; t < n_tokens; ++t) {
       const uint8_t* at = act + static_cast<size_t>(t) * act_stride;
