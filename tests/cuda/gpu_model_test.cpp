@@ -6,11 +6,18 @@
 //     and the same 32 greedy tokens as the reference. The GPU dequantizes the stored weights
 //     exactly like the reference and keeps activations in float32 for batches of ≤ 8 rows; larger
 //     batches (the 9-token prompt) multiply f16-rounded operands (relative rounding 2^-11 per
-//     operand), so its error is ~1e-3 of the logit scale: 1e-2 leaves a wide margin.
+//     operand), so its error is ~1e-3 of the logit scale: 1e-2 leaves a wide margin. Q4_K and
+//     Q6_K decode with 8-bit activations (trueno::cuda::MatMulQuantizesActivations: ~0.5 %
+//     relative per product, as on the CPU), so they are held to the CPU's 3e-2 and their
+//     steps are teacher-forced: where the GPU's argmax differs from the reference token, the
+//     reference must rate the two within that bound (a near tie), and the reference token is fed.
 // (b) GPU vs CPU: the CPU multiplies quantized weights with 8-bit quantized activations and is
 //     itself held to 3e-2 relative L2 of the reference for those types (tests/engine/model_test),
 //     so the bound is 3e-2·max|logit| there and 5e-3 for float weights (f16 GEMM operands on the
-//     GPU side for the prompt). Free-running greedy tokens must be identical for float weights.
+//     GPU side for the prompt). Where the GPU quantizes activations too (Q4_K, Q6_K decode), the
+//     two independent quantization errors add: each side is within 3e-2 of the float64
+//     reference (test (a), model_test), so the two are within 6e-2 of each other. Free-running
+//     greedy tokens must be identical for float weights.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -113,6 +120,8 @@ TEST_CASE(
       std::vector<int32_t> seq = kPrompt;
       seq.insert(seq.end(), want_tokens.begin(), want_tokens.end());
       const auto want = apr_test::ReferenceForward(*ref, seq);
+      const bool q8 = trueno::cuda::MatMulQuantizesActivations(type, 1);
+      const double tol = q8 ? 3e-2 : 1e-2;
       auto check = [&](const float* got, size_t pos) {
         double err = 0, scale = 0;
         for (int i = 0; i < V; ++i) {
@@ -121,20 +130,27 @@ TEST_CASE(
           scale = std::max(scale, std::fabs(want[pos][i]));
         }
         INFO("position " << pos << " max|Δ| " << err << " max|ref| " << scale);
-        CHECK(err <= 1e-2 * scale);
+        CHECK(err <= tol * scale);
+        return scale;
       };
       std::vector<float> lg(kPrompt.size() * V, std::nanf(""));
       REQUIRE(gpu->Forward(kPrompt, 0, 0, lg.data(), true).ok());
       for (size_t t = 0; t < kPrompt.size(); ++t) check(lg.data() + t * V, t);
       std::vector<float> last(lg.end() - V, lg.end());
+      double scale = MaxAbs(last);
       for (int step = 0; step < 32; ++step) {
         const int32_t tok = Argmax(last, 0, V);
-        INFO("step " << step);
-        REQUIRE(tok == want_tokens[step]);
         const int pos = static_cast<int>(kPrompt.size()) + step;
+        const std::vector<double>& ref_row = want[static_cast<size_t>(pos) - 1];
+        INFO("step " << step << " gpu token " << tok << " reference token " << want_tokens[step]);
+        if (q8) {
+          CHECK(ref_row[want_tokens[step]] - ref_row[tok] <= tol * scale);
+        } else {
+          REQUIRE(tok == want_tokens[step]);
+        }
         std::fill(last.begin(), last.end(), std::nanf(""));
-        REQUIRE(gpu->Forward({&tok, 1}, 0, pos, last.data()).ok());
-        check(last.data(), static_cast<size_t>(pos));
+        REQUIRE(gpu->Forward({&want_tokens[step], 1}, 0, pos, last.data()).ok());
+        scale = check(last.data(), static_cast<size_t>(pos));
       }
     }
   }
@@ -153,7 +169,9 @@ TEST_CASE(
       auto gpu = Make(spec, ModelOptions::Backend::kGpu);
       REQUIRE(gpu->on_gpu());
       REQUIRE_FALSE(cpu->on_gpu());
-      const double tol = FloatWeights(type) ? 5e-3 : 3e-2;
+      const double tol = FloatWeights(type)                                  ? 5e-3
+                         : trueno::cuda::MatMulQuantizesActivations(type, 1) ? 6e-2
+                                                                             : 3e-2;
       const int V = cpu->n_vocab();
       std::vector<float> lc(kPrompt.size() * V), lg(kPrompt.size() * V, std::nanf(""));
       REQUIRE(cpu->Forward(kPrompt, 0, 0, lc.data(), true).ok());

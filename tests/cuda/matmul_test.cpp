@@ -9,6 +9,15 @@
 //    <= 2^-11 each, random sign), f32 accumulation: ~3e-4 expected; bound 2e-3. F32 weights use
 //    an f32 GEMM: bound 2e-5 like the fused kernels... unless cuBLAS picks TF32; 1e-4 then is
 //    still far below TF32's ~5e-4, so a silent TF32 fallback fails the test.
+//  - Q4_K / Q6_K at n_tokens <= 8 multiply 8-bit activations (MatMulQuantizesActivations): the
+//    reference is then recomputed from activations quantized here the documented way (blocks of
+//    32, d = max|x| / 127, q = round-half-even(x * (1/d))): products of the same values, bound
+//    2e-5 again (5e-3 after an RMSNorm / SwiGLU transform, whose f32 result can land on the
+//    other side of a rounding tie than the float64 one: one flipped q moves a row by
+//    ~d|w| ~ 1e-4 of its norm). Against the unquantized activations the error is the
+//    quantization's own: uniform rounding of d/2 on values of rms ~d*127/2.5 gives ~0.6 %
+//    relative; bound 2e-2.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -104,6 +113,39 @@ Errors Compare(const std::vector<float>& got, const std::vector<double>& ref) {
   return e;
 }
 
+// Activations as the device's 8-bit path sees them: per block of 32, d = max|x| / 127 and
+// q = round-half-even(x * (1 / d)), all in float like the kernel; returns d * q.
+std::vector<double> QuantizedQ8(const std::vector<float>& x) {
+  std::vector<double> out(x.size());
+  for (size_t b = 0; b + 32 <= x.size(); b += 32) {
+    float amax = 0.0f;
+    for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    for (size_t i = b; i < b + 32; ++i) {
+      out[i] = static_cast<double>(d) * std::nearbyint(x[i] * id);
+    }
+  }
+  return out;
+}
+
+// ref[t][r] = sum_c W[r][c] X[t][c] in float64.
+template <typename X>
+std::vector<double> Product(const Weights& w, int rows, int cols, const std::vector<X>& x,
+                            int n_tokens) {
+  std::vector<double> ref(static_cast<size_t>(n_tokens) * rows);
+  for (int t = 0; t < n_tokens; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      double acc = 0;
+      const float* wr = w.deq.data() + static_cast<size_t>(r) * cols;
+      const X* xt = x.data() + static_cast<size_t>(t) * cols;
+      for (int c = 0; c < cols; ++c) acc += static_cast<double>(wr[c]) * xt[c];
+      ref[static_cast<size_t>(t) * rows + r] = acc;
+    }
+  }
+  return ref;
+}
+
 // Runs one MatMul on the device and checks it against the float64 reference.
 void CheckMatMul(tc::Context& ctx, DType type, int rows, int cols, int n_tokens, uint32_t seed,
                  size_t x_offset_bytes = 0) {
@@ -111,16 +153,9 @@ void CheckMatMul(tc::Context& ctx, DType type, int rows, int cols, int n_tokens,
                << " n_tokens=" << n_tokens << " seed=" << seed << " x_offset=" << x_offset_bytes);
   const Weights w = MakeWeights(type, rows, cols, seed);
   const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens) * cols, seed + 1);
-  std::vector<double> ref(static_cast<size_t>(n_tokens) * rows);
-  for (int t = 0; t < n_tokens; ++t) {
-    for (int r = 0; r < rows; ++r) {
-      double acc = 0;
-      const float* wr = w.deq.data() + static_cast<size_t>(r) * cols;
-      const float* xt = x.data() + static_cast<size_t>(t) * cols;
-      for (int c = 0; c < cols; ++c) acc += static_cast<double>(wr[c]) * xt[c];
-      ref[static_cast<size_t>(t) * rows + r] = acc;
-    }
-  }
+  const bool q8 = tc::MatMulQuantizesActivations(type, n_tokens) && x_offset_bytes % 16 == 0;
+  const std::vector<double> plain_ref = Product(w, rows, cols, x, n_tokens);
+  const std::vector<double> ref = q8 ? Product(w, rows, cols, QuantizedQ8(x), n_tokens) : plain_ref;
   tc::DeviceBuffer dw = ToDevice(ctx, w.bytes);
   tc::DeviceBuffer dx = ToDevice(ctx, x, x_offset_bytes);
   auto dy = tc::DeviceBuffer::Allocate(ref.size() * sizeof(float), "y");
@@ -137,10 +172,16 @@ void CheckMatMul(tc::Context& ctx, DType type, int rows, int cols, int n_tokens,
   const Errors e = Compare(got, ref);
   const bool gemm = n_tokens > 8;
   const double bound = !gemm ? 2e-5 : (type == DType::kF32 ? 1e-4 : 2e-3);
-  std::printf("matmul %-5s rows=%-5d cols=%-5d n=%-4d rel_l2=%.3g (bound %.0e)\n",
-              std::string(trueno::DTypeName(type)).c_str(), rows, cols, n_tokens, e.rel_l2, bound);
+  std::printf("matmul %-5s rows=%-5d cols=%-5d n=%-4d%s rel_l2=%.3g (bound %.0e)\n",
+              std::string(trueno::DTypeName(type)).c_str(), rows, cols, n_tokens, q8 ? " q8" : "",
+              e.rel_l2, bound);
   CHECK(e.non_finite == 0);
   CHECK(e.rel_l2 <= bound);
+  if (q8) {
+    const Errors plain = Compare(got, plain_ref);
+    std::printf("  vs unquantized activations rel_l2=%.3g (bound 2e-2)\n", plain.rel_l2);
+    CHECK(plain.rel_l2 <= 2e-2);
+  }
 }
 
 }  // namespace
@@ -154,6 +195,20 @@ TEST_CASE("cuda MatMul matches the float64 reference for every weight type and b
   for (DType type : kAllTypes) {
     REQUIRE(tc::MatMulSupports(type));
     for (int n : {1, 2, 3, 5, 8, 64, 300}) CheckMatMul(**ctx, type, 37, 512, n, ++seed);
+  }
+  // The K types again with float activations (SetMatVecQ8(false)), and wide rows that the 8-bit
+  // path splits over 2 and 4 warps (8 and 16+ groups of four super-blocks).
+  tc::SetMatVecQ8(false);
+  for (DType type : {DType::kQ4_K, DType::kQ6_K}) {
+    CHECK_FALSE(tc::MatMulQuantizesActivations(type, 1));
+    for (int n : {1, 3, 8}) CheckMatMul(**ctx, type, 37, 512, n, ++seed);
+  }
+  tc::SetMatVecQ8(true);
+  for (DType type : {DType::kQ4_K, DType::kQ6_K}) {
+    CHECK(tc::MatMulQuantizesActivations(type, 1));
+    for (int cols : {2048, 4096, 8960}) {
+      for (int n : {1, 2, 6}) CheckMatMul(**ctx, type, 13, cols, n, ++seed);
+    }
   }
 }
 
@@ -266,6 +321,7 @@ void CheckMatMulMulti(tc::Context& ctx, const std::vector<MultiOut>& spec, int c
   std::vector<float> norm_w = RandomFloats(cols, seed + 2);
   const float eps = 1e-5f;
   std::vector<double> X(x.size());
+  std::vector<float> Xf(x.size());  // X rounded to float: what the device quantizes
   for (int t = 0; t < n; ++t) {
     const float* xt = x.data() + static_cast<size_t>(t) * cols;
     double ss = 0;
@@ -275,14 +331,17 @@ void CheckMatMulMulti(tc::Context& ctx, const std::vector<MultiOut>& spec, int c
       const size_t i = static_cast<size_t>(t) * cols + c;
       const double v = xt[c];
       X[i] = rms ? v * inv * norm_w[c] : swiglu ? v / (1.0 + std::exp(-v)) * up[i] : v;
+      Xf[i] = static_cast<float>(X[i]);
     }
   }
+  const std::vector<double> Xq = QuantizedQ8(Xf);
   tc::DeviceBuffer dx = ToDevice(ctx, x, x_offset_bytes);
   tc::DeviceBuffer dup = ToDevice(ctx, up);
   tc::DeviceBuffer dnorm = ToDevice(ctx, norm_w);
   std::vector<Weights> ws;
   std::vector<tc::DeviceBuffer> keep;
-  std::vector<std::vector<double>> refs;
+  std::vector<std::vector<double>> refs, plains;
+  std::vector<bool> q8s;
   std::vector<tc::MatMulOutput> outs;
   for (size_t o = 0; o < spec.size(); ++o) {
     const MultiOut& s = spec[o];
@@ -290,16 +349,19 @@ void CheckMatMulMulti(tc::Context& ctx, const std::vector<MultiOut>& spec, int c
     const std::vector<float> bias = RandomFloats(s.rows, seed + 20 + static_cast<uint32_t>(o));
     const std::vector<float> y0 =
         RandomFloats(static_cast<size_t>(n) * s.rows, seed + 30 + static_cast<uint32_t>(o));
-    std::vector<double> ref(y0.size());
+    const bool q8 = tc::MatMulQuantizesActivations(s.type, n) && x_offset_bytes % 16 == 0;
+    std::vector<double> ref = Product(ws.back(), s.rows, cols, q8 ? Xq : X, n);
+    std::vector<double> plain = q8 ? Product(ws.back(), s.rows, cols, X, n) : ref;
     for (int t = 0; t < n; ++t) {
       for (int r = 0; r < s.rows; ++r) {
-        double acc = 0;
-        const float* wr = ws.back().deq.data() + static_cast<size_t>(r) * cols;
-        for (int c = 0; c < cols; ++c) acc += wr[c] * X[static_cast<size_t>(t) * cols + c];
         const size_t i = static_cast<size_t>(t) * s.rows + r;
-        ref[i] = acc + (s.bias ? bias[r] : 0.0) + (s.accumulate ? y0[i] : 0.0);
+        const double add = (s.bias ? bias[r] : 0.0) + (s.accumulate ? y0[i] : 0.0);
+        ref[i] += add;
+        plain[i] += add;
       }
     }
+    q8s.push_back(q8);
+    plains.push_back(std::move(plain));
     refs.push_back(std::move(ref));
     keep.push_back(ToDevice(ctx, ws.back().bytes));
     const void* wdev = keep.back().data();
@@ -332,14 +394,22 @@ void CheckMatMulMulti(tc::Context& ctx, const std::vector<MultiOut>& spec, int c
     std::vector<float> got(refs[o].size());
     REQUIRE(ctx.Download(got.data(), outs[o].y, got.size() * sizeof(float)).ok());
     const Errors e = Compare(got, refs[o]);
-    const double bound = n <= 8 ? 2e-5 : (spec[o].type == DType::kF32 ? 1e-4 : 2e-3);
+    const bool transformed = rms || swiglu;
+    const double bound = q8s[o]   ? (transformed ? 5e-3 : 2e-5)
+                         : n <= 8 ? 2e-5
+                                  : (spec[o].type == DType::kF32 ? 1e-4 : 2e-3);
     std::printf(
-        "multi %-5s rows=%-4d cols=%-5d n=%-3d rms=%d swiglu=%d bias=%d acc=%d "
+        "multi %-5s rows=%-4d cols=%-5d n=%-3d rms=%d swiglu=%d bias=%d acc=%d%s "
         "rel_l2=%.3g (bound %.0e)\n",
         std::string(trueno::DTypeName(spec[o].type)).c_str(), spec[o].rows, cols, n, rms, swiglu,
-        spec[o].bias, spec[o].accumulate, e.rel_l2, bound);
+        spec[o].bias, spec[o].accumulate, q8s[o] ? " q8" : "", e.rel_l2, bound);
     CHECK(e.non_finite == 0);
     CHECK(e.rel_l2 <= bound);
+    if (q8s[o]) {
+      const double plain = Compare(got, plains[o]).rel_l2;
+      std::printf("  vs unquantized activations rel_l2=%.3g (bound 2e-2)\n", plain);
+      CHECK(plain <= 2e-2);
+    }
   }
 }
 

@@ -39,6 +39,8 @@ absl::Status Context::Replay(int) { return NotBuilt(); }
 
 bool MatMulSupports(DType) { return false; }
 void SetMatVecMaxTokens(int) {}
+bool MatMulQuantizesActivations(DType, int) { return false; }
+void SetMatVecQ8(bool) {}
 absl::Status MatMul(Context&, DType, const void*, int, int, const float*, int, float*) {
   return NotBuilt();
 }

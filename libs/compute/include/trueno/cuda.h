@@ -128,6 +128,15 @@ struct MatMulOutput {
 // larger batches take the f16-tiles + cuBLAS path. Process-wide; for benchmarks and tuning.
 void SetMatVecMaxTokens(int n);
 
+// Q4_K and Q6_K weights at the fused kernels' batch sizes multiply 8-bit activations: the input
+// (after its RmsNorm / SwiGLU) is quantized per block of 32 to int8 with scale max|x| / 127
+// (round to nearest even), which adds a relative error of ~0.5% to each product in exchange for
+// integer dot products on the raw quants. True when MatMul / MatMulMulti do that for `wtype` at
+// n_tokens (16-byte aligned activations). SetMatVecQ8(false), or APR_CUDA_Q8=0 in the
+// environment, keeps float activations everywhere (process-wide; for A/B runs and tests).
+bool MatMulQuantizesActivations(DType wtype, int n_tokens);
+void SetMatVecQ8(bool on);
+
 // out[i][:] = dequantized row ids[i] of `table` (n_rows rows of `dim` elements of `type`).
 // Ids out of range produce zeros (the caller validates ids on the host first).
 [[nodiscard]] absl::Status EmbedRows(Context& ctx, DType type, const void* table, int n_rows,

@@ -20,10 +20,15 @@
 
 #include "context_impl.h"
 #include "cuda_check.h"
+#include "pdl.cuh"
 #include "trueno/cuda_ops.h"
 
 namespace trueno::cuda {
 namespace {
+
+using internal::LaunchPdl;
+using internal::PdlLaunchDependents;
+using internal::PdlWait;
 
 constexpr int kMaxGroup = 8;    // query heads per KV head handled by one decode block
 constexpr int kMaxPerLane = 8;  // head_dim <= 256 in the decode kernel
@@ -56,6 +61,8 @@ __global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ 
                              const int32_t* __restrict__ positions, int chunk,
                              float* __restrict__ out, float* __restrict__ partial) {
   extern __shared__ float smem[];
+  PdlLaunchDependents();
+  PdlWait();
   const int kvh = blockIdx.x, r = blockIdx.y, split = blockIdx.z;
   const int splits = gridDim.z;
   const int group = n_heads / n_kv_heads;
@@ -179,6 +186,8 @@ __global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ 
 __global__ void CombineKernel(const float* __restrict__ partial, int splits, int head_dim,
                               int n_heads, int chunk, const int32_t* __restrict__ positions,
                               float* __restrict__ out) {
+  PdlLaunchDependents();
+  PdlWait();
   const int64_t rh = blockIdx.x;
   const float* pp = partial + rh * splits * (head_dim + 2);
   const int d = threadIdx.x;
@@ -349,23 +358,25 @@ absl::Status AttentionDecode(Context& ctx, const PagedKvLayer& layer, const floa
                        2 * kDecodeWarps * group) *
                       sizeof(float);
   const dim3 grid(layer.n_kv_heads, rows, splits);
+  const dim3 block(kDecodeWarps * 32);
   if (layer.type == DType::kF16) {
-    DecodeKernel<__half><<<grid, kDecodeWarps * 32, smem, impl.stream>>>(
-        static_cast<const __half*>(layer.k), static_cast<const __half*>(layer.v), q, n_heads,
-        layer.n_kv_heads, layer.head_dim, layer.block_size, scale, map.block_tables, map.max_blocks,
-        map.row_table, map.positions, chunk, out, partial);
+    TRUENO_CUDA_RETURN_IF_ERROR(LaunchPdl(
+        DecodeKernel<__half>, grid, block, smem, impl.stream, static_cast<const __half*>(layer.k),
+        static_cast<const __half*>(layer.v), q, n_heads, layer.n_kv_heads, layer.head_dim,
+        layer.block_size, scale, map.block_tables, map.max_blocks, map.row_table, map.positions,
+        chunk, out, partial));
   } else {
-    DecodeKernel<float><<<grid, kDecodeWarps * 32, smem, impl.stream>>>(
-        static_cast<const float*>(layer.k), static_cast<const float*>(layer.v), q, n_heads,
-        layer.n_kv_heads, layer.head_dim, layer.block_size, scale, map.block_tables, map.max_blocks,
-        map.row_table, map.positions, chunk, out, partial);
+    TRUENO_CUDA_RETURN_IF_ERROR(LaunchPdl(
+        DecodeKernel<float>, grid, block, smem, impl.stream, static_cast<const float*>(layer.k),
+        static_cast<const float*>(layer.v), q, n_heads, layer.n_kv_heads, layer.head_dim,
+        layer.block_size, scale, map.block_tables, map.max_blocks, map.row_table, map.positions,
+        chunk, out, partial));
   }
-  TRUENO_CUDA_CHECK_LAUNCH();
   if (splits > 1) {
     const int threads = (layer.head_dim + 31) / 32 * 32;
-    CombineKernel<<<rows * n_heads, threads, 0, impl.stream>>>(partial, splits, layer.head_dim,
-                                                               n_heads, chunk, map.positions, out);
-    TRUENO_CUDA_CHECK_LAUNCH();
+    TRUENO_CUDA_RETURN_IF_ERROR(LaunchPdl(CombineKernel, dim3(rows * n_heads), dim3(threads), 0,
+                                          impl.stream, partial, splits, layer.head_dim, n_heads,
+                                          chunk, map.positions, out));
   }
   return absl::OkStatus();
 }

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <vector>
 
 #include "context_impl.h"
 #include "cuda_check.h"
@@ -129,6 +128,13 @@ void SetMatVecMaxTokens(int n) {
   g_matvec_max_tokens.store(std::clamp(n, 0, internal::kMatVecMaxTokens));
 }
 
+void SetMatVecQ8(bool on) { internal::SetMatVecQ8Enabled(on); }
+
+bool MatMulQuantizesActivations(DType wtype, int n_tokens) {
+  return n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed) &&
+         internal::MatVecQ8Type(wtype, n_tokens);
+}
+
 bool MatMulSupports(DType wtype) {
   switch (wtype) {
     case DType::kF32:
@@ -187,6 +193,15 @@ absl::Status MatMulOne(Context::Impl& m, const MatMulOutput& o, int cols, const 
                        int n_tokens) {
   const size_t row_bytes = RowBytes(o.wtype, cols);
   const auto* wb = static_cast<const uint8_t*>(o.w);
+  if (UseFused(n_tokens) &&
+      internal::MatVecQ8Ok(o.wtype, wb, cols, n_tokens, x, internal::ActTransform{})) {
+    APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
+                                             internal::kScratchActQ8));
+    APR_RETURN_IF_ERROR(
+        internal::LaunchQuantizeQ8(x, internal::ActTransform{}, cols, n_tokens, xq, m.stream));
+    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
+    return internal::LaunchMatVecQ8(o.wtype, &out, 1, cols, xq, n_tokens, m.stream);
+  }
   if (UseFused(n_tokens)) {
     APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
                                              internal::kScratchActPermuted));
@@ -279,11 +294,15 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
     // Outputs of one weight type share the reorder and the launch.
     APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
                                              internal::kScratchActPermuted));
-    std::vector<bool> done(static_cast<size_t>(n_outs), false);
+    // The 8-bit activations serve every K-type group: quantized once, on first use.
+    void* xq = nullptr;
+    bool done[64] = {};
+    if (n_outs > 64) return absl::InvalidArgumentError("cuda::MatMulMulti: at most 64 outputs");
     for (int i = 0; i < n_outs; ++i) {
       if (done[i]) continue;
       internal::MatVecOut group[internal::kMaxMatVecOuts];
       int g = 0;
+      bool q8 = true;
       for (int j = i; j < n_outs && g < internal::kMaxMatVecOuts; ++j) {
         if (done[j] || outs[j].wtype != outs[i].wtype) continue;
         const MatMulOutput& o = outs[j];
@@ -293,7 +312,18 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
                                          o.y,
                                          o.bias,
                                          o.accumulate};
+        q8 = q8 && internal::MatVecQ8Ok(o.wtype, group[g - 1].w, cols, n_tokens, in.x, tf);
         done[j] = true;
+      }
+      if (q8) {
+        if (xq == nullptr) {
+          APR_ASSIGN_OR_RETURN(xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
+                                             internal::kScratchActQ8));
+          APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(in.x, tf, cols, n_tokens, xq, m.stream));
+        }
+        APR_RETURN_IF_ERROR(
+            internal::LaunchMatVecQ8(outs[i].wtype, group, g, cols, xq, n_tokens, m.stream));
+        continue;
       }
       APR_RETURN_IF_ERROR(internal::LaunchMatVec(outs[i].wtype, group, g, cols, in.x, tf, n_tokens,
                                                  static_cast<float*>(xp), m.stream));

@@ -58,6 +58,21 @@ absl::Status LaunchMatVec(DType wtype, const MatVecOut* outs, int n_outs, int co
                           const ActTransform& tf, int n_tokens, float* scratch,
                           cudaStream_t stream);
 
+// 8-bit activations for the K types (matvec_q8.cu): true when LaunchMatVecQ8 serves `wtype` at
+// n_tokens (MatVecQ8Type) and the pointers are aligned for it (MatVecQ8Ok). The input is
+// quantized once (LaunchQuantizeQ8, transform applied) into a scratch buffer of
+// MatVecQ8ScratchBytes that any number of LaunchMatVecQ8 calls of either type then read.
+inline constexpr int kScratchActQ8 = 12;
+bool MatVecQ8Type(DType wtype, int n_tokens);
+bool MatVecQ8Ok(DType wtype, const uint8_t* w, int cols, int n_tokens, const float* x,
+                const ActTransform& tf);
+void SetMatVecQ8Enabled(bool on);
+size_t MatVecQ8ScratchBytes(int cols, int n_tokens);
+absl::Status LaunchQuantizeQ8(const float* x, const ActTransform& tf, int cols, int n_tokens,
+                              void* scratch, cudaStream_t stream);
+absl::Status LaunchMatVecQ8(DType wtype, const MatVecOut* outs, int n_outs, int cols,
+                            const void* scratch, int n_tokens, cudaStream_t stream);
+
 // Dequantizes rows [0, n_rows) of w (rows of `row_bytes`) into n_rows x cols halves at `out`.
 absl::Status LaunchDequantToHalf(DType wtype, const uint8_t* w, size_t row_bytes, int n_rows,
                                  int cols, void* out, cudaStream_t stream);

@@ -8,84 +8,10 @@
 #include "cuda_check.h"
 #include "dequant.cuh"
 #include "matmul_internal.h"
+#include "matvec_common.cuh"
 
 namespace trueno::cuda::internal {
 namespace {
-
-constexpr int kRowsPerBlock = 4;  // warps per block
-constexpr int kThreads = 32 * kRowsPerBlock;
-
-// The outputs of one launch, by value in the kernel's parameters. Blocks [end[i-1], end[i]) serve
-// output i.
-struct OutSet {
-  const uint8_t* w[kMaxMatVecOuts];
-  size_t row_bytes[kMaxMatVecOuts];
-  int rows[kMaxMatVecOuts];
-  float* y[kMaxMatVecOuts];
-  const float* bias[kMaxMatVecOuts];
-  int accumulate[kMaxMatVecOuts];
-  int block_end[kMaxMatVecOuts];
-  int count;
-};
-
-// This block's output and the row its warp serves.
-struct Target {
-  const uint8_t* row;
-  int rows, r;
-  float* y;
-  const float* bias;
-  bool accumulate;
-};
-
-// rows_per_block rows per block, `row` the block-local row of the calling warp.
-__device__ __forceinline__ Target Locate(const OutSet& o, int row, int rows_per_block) {
-  int i = 0, first_block = 0;
-#pragma unroll
-  for (int k = 0; k + 1 < kMaxMatVecOuts; ++k) {
-    if (k + 1 < o.count && static_cast<int>(blockIdx.x) >= o.block_end[k]) {
-      i = k + 1;
-      first_block = o.block_end[k];
-    }
-  }
-  Target t;
-  t.rows = o.rows[i];
-  t.r = (static_cast<int>(blockIdx.x) - first_block) * rows_per_block + row;
-  t.row = o.w[i] + static_cast<size_t>(t.r) * o.row_bytes[i];
-  t.y = o.y[i];
-  t.bias = o.bias[i];
-  t.accumulate = o.accumulate[i] != 0;
-  return t;
-}
-
-template <int NT>
-__device__ __forceinline__ void WarpReduce(float (&acc)[NT]) {
-#pragma unroll
-  for (int t = 0; t < NT; ++t) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc[t] += __shfl_xor_sync(0xFFFFFFFFu, acc[t], o);
-  }
-}
-
-// The epilogue of row tg.r: bias, then the previous contents when accumulating.
-template <int NT>
-__device__ __forceinline__ void Store(const float (&acc)[NT], int nv, const Target& tg) {
-  const float b = tg.bias != nullptr ? tg.bias[tg.r] : 0.0f;
-#pragma unroll
-  for (int t = 0; t < NT; ++t) {
-    if (t < nv) {
-      float* p = tg.y + static_cast<size_t>(t) * tg.rows + tg.r;
-      const float v = tg.bias != nullptr ? acc[t] + b : acc[t];
-      *p = tg.accumulate ? *p + v : v;
-    }
-  }
-}
-
-template <int NT>
-__device__ __forceinline__ void WarpReduceAndStore(float (&acc)[NT], int lane, int nv,
-                                                   const Target& tg) {
-  WarpReduce(acc);
-  if (lane == 0) Store(acc, nv, tg);
-}
 
 // Warps per row: long rows are split over 2 or 4 warps of a block (their lanes take every
 // 2nd / 4th group of 32 chunks) so that short matrices still have enough loads in flight and no
@@ -120,17 +46,9 @@ __device__ __forceinline__ void PermuteChunk(const uint8_t* w_row0, int ch, cons
   auto emit = [&](int i, float, float, float, float) {
     float4 v = *reinterpret_cast<const float4*>(xt + i);
     if (upt != nullptr) {
-      const float4 u = *reinterpret_cast<const float4*>(upt + i);
-      v.x = v.x / (1.0f + expf(-v.x)) * u.x;
-      v.y = v.y / (1.0f + expf(-v.y)) * u.y;
-      v.z = v.z / (1.0f + expf(-v.z)) * u.z;
-      v.w = v.w / (1.0f + expf(-v.w)) * u.w;
+      v = SiluMul4(v, *reinterpret_cast<const float4*>(upt + i));
     } else if (rms_weight != nullptr) {
-      const float4 g = *reinterpret_cast<const float4*>(rms_weight + i);
-      v.x = v.x * inv_rms * g.x;
-      v.y = v.y * inv_rms * g.y;
-      v.z = v.z * inv_rms * g.z;
-      v.w = v.w * inv_rms * g.w;
+      v = RmsScale4(v, inv_rms, *reinterpret_cast<const float4*>(rms_weight + i));
     }
     o[32 * e] = v;
     ++e;
@@ -213,24 +131,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     WarpReduce(acc);
   }
-  if (split == 1) {
-    if (active && lane == 0) Store(acc, nv, tg);
-    return;
-  }
-  if (lane == 0) {
-#pragma unroll
-    for (int t = 0; t < NT; ++t) partial[warp][t] = acc[t];
-  }
-  __syncthreads();
-  if (active && part == 0 && lane == 0) {
-#pragma unroll
-    for (int t = 0; t < NT; ++t) {
-      float v = partial[warp][t];
-      for (int k = 1; k < split; ++k) v += partial[warp + k][t];
-      acc[t] = v;
-    }
-    Store(acc, nv, tg);
-  }
+  FinishRow<NT>(acc, partial, warp, lane, part, split, active, nv, tg);
 }
 
 // Single-token decode without the reorder kernel: each block first copies the activation row
@@ -266,11 +167,7 @@ __global__ void __launch_bounds__(32 * kStagedWarps)
   for (int q = threadIdx.x; q < n4; q += blockDim.x) {
     float4 v = __ldg(x4 + q);
     if (up != nullptr) {
-      const float4 u = __ldg(reinterpret_cast<const float4*>(up) + q);
-      v.x = v.x / (1.0f + expf(-v.x)) * u.x;
-      v.y = v.y / (1.0f + expf(-v.y)) * u.y;
-      v.z = v.z / (1.0f + expf(-v.z)) * u.z;
-      v.w = v.w / (1.0f + expf(-v.w)) * u.w;
+      v = SiluMul4(v, __ldg(reinterpret_cast<const float4*>(up) + q));
     }
     ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     *reinterpret_cast<float4*>(xs + StagedPad<C>(4 * q)) = v;
@@ -286,13 +183,7 @@ __global__ void __launch_bounds__(32 * kStagedWarps)
     const float inv = rsqrtf(total / static_cast<float>(cols) + rms_eps);
     for (int q = threadIdx.x; q < n4; q += blockDim.x) {
       float4* p = reinterpret_cast<float4*>(xs + StagedPad<C>(4 * q));
-      const float4 g = __ldg(reinterpret_cast<const float4*>(rms_weight) + q);
-      float4 v = *p;
-      v.x = v.x * inv * g.x;
-      v.y = v.y * inv * g.y;
-      v.z = v.z * inv * g.z;
-      v.w = v.w * inv * g.w;
-      *p = v;
+      *p = RmsScale4(*p, inv, __ldg(reinterpret_cast<const float4*>(rms_weight) + q));
     }
   }
   __syncthreads();
@@ -390,19 +281,8 @@ absl::Status LaunchMatVec(DType wtype, const MatVecOut* outs, int n_outs, int co
     });
   }
   const int rows_per_block = (staged ? kStagedWarps : kRowsPerBlock) / split;
-  OutSet set{};
-  set.count = n_outs;
   int blocks = 0;
-  for (int i = 0; i < n_outs; ++i) {
-    set.w[i] = outs[i].w;
-    set.row_bytes[i] = outs[i].row_bytes;
-    set.rows[i] = outs[i].rows;
-    set.y[i] = outs[i].y;
-    set.bias[i] = outs[i].bias;
-    set.accumulate[i] = outs[i].accumulate ? 1 : 0;
-    blocks += (outs[i].rows + rows_per_block - 1) / rows_per_block;
-    set.block_end[i] = blocks;
-  }
+  const OutSet set = MakeOutSet(outs, n_outs, rows_per_block, &blocks);
   const dim3 grid(blocks);
   bool transform_unsupported = false;
   const bool known = DispatchType(wtype, [&](auto codec) {

@@ -9,10 +9,15 @@
 
 #include "context_impl.h"
 #include "cuda_check.h"
+#include "pdl.cuh"
 #include "trueno/cuda_ops.h"
 
 namespace trueno::cuda {
 namespace {
+
+using internal::LaunchPdl;
+using internal::PdlLaunchDependents;
+using internal::PdlWait;
 
 constexpr int kThreads = 256;
 
@@ -145,6 +150,8 @@ __global__ void RopeKvStoreKernel(float* q, float* k, const float* __restrict__ 
                                   int block_size, const int32_t* __restrict__ tables,
                                   int max_blocks, const int32_t* __restrict__ row_table,
                                   const int32_t* __restrict__ positions) {
+  PdlLaunchDependents();
+  PdlWait();
   const int half = n_rot / 2, slots = head_dim / 2;
   const int64_t q_work = static_cast<int64_t>(rows) * n_heads * half;
   const int64_t total = q_work + static_cast<int64_t>(rows) * n_kv_heads * slots;
@@ -286,15 +293,17 @@ absl::Status RopeKvStore(Context& ctx, const PagedKvLayer& layer, float* q, floa
   cudaStream_t s = ctx.impl().stream;
   const int neox = params.neox ? 1 : 0;
   if (layer.type == DType::kF16) {
-    RopeKvStoreKernel<__half><<<Blocks(total), kThreads, 0, s>>>(
-        q, k, v, static_cast<__half*>(layer.k), static_cast<__half*>(layer.v), rows, n_heads,
+    TRUENO_CUDA_RETURN_IF_ERROR(LaunchPdl(
+        RopeKvStoreKernel<__half>, dim3(Blocks(total)), dim3(kThreads), 0, s, q, k, v,
+        static_cast<__half*>(layer.k), static_cast<__half*>(layer.v), rows, n_heads,
         layer.n_kv_heads, hd, n_rot, neox, params.theta, params.freq_scale, layer.block_size,
-        map.block_tables, map.max_blocks, map.row_table, map.positions);
+        map.block_tables, map.max_blocks, map.row_table, map.positions));
   } else if (layer.type == DType::kF32) {
-    RopeKvStoreKernel<float><<<Blocks(total), kThreads, 0, s>>>(
-        q, k, v, static_cast<float*>(layer.k), static_cast<float*>(layer.v), rows, n_heads,
-        layer.n_kv_heads, hd, n_rot, neox, params.theta, params.freq_scale, layer.block_size,
-        map.block_tables, map.max_blocks, map.row_table, map.positions);
+    TRUENO_CUDA_RETURN_IF_ERROR(LaunchPdl(
+        RopeKvStoreKernel<float>, dim3(Blocks(total)), dim3(kThreads), 0, s, q, k, v,
+        static_cast<float*>(layer.k), static_cast<float*>(layer.v), rows, n_heads, layer.n_kv_heads,
+        hd, n_rot, neox, params.theta, params.freq_scale, layer.block_size, map.block_tables,
+        map.max_blocks, map.row_table, map.positions));
   } else {
     return absl::UnimplementedError("cuda::RopeKvStore: KV pool type must be f32 or f16");
   }
