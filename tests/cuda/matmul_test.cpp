@@ -237,6 +237,12 @@ TEST_CASE("cuda MatMul over several f16 scratch tiles and qwen-like widths", "[g
     CheckMatMul(**ctx, DType::kQ8_0, 131, 896, n, 3200 + n);
     CheckMatMul(**ctx, DType::kQ6_K, 67, 4864, n, 3300 + n);
   }
+  // More rows than the GPU holds warps for at once: the 8-bit kernels' warps take several rows
+  // each (grid-stride), also with rows split over 4 warps (16384 columns).
+  for (int n : {1, 3}) {
+    CheckMatMul(**ctx, DType::kQ4_K, 20011, 512, n, 3400 + n);
+    CheckMatMul(**ctx, DType::kQ6_K, 2503, 16384, n, 3500 + n);
+  }
 }
 
 TEST_CASE("cuda MatMul rejects bad arguments with clear statuses", "[gpu]") {
@@ -442,6 +448,10 @@ TEST_CASE("cuda MatMulMulti folds RmsNorm / SwiGLU inputs, biases and residual a
     CheckMatMulMulti(**ctx, {{DType::kQ6_K, 9, false, true}, {DType::kQ5_0, 10, false, true}},
                      18944, n, false, true, seed += 100);
   }
+  // Two outputs whose rows together exceed one grid of resident warps: a warp's rows cross from
+  // the first output into the second.
+  CheckMatMulMulti(**ctx, {{DType::kQ4_K, 9001, true, false}, {DType::kQ4_K, 9003, false, true}},
+                   512, 1, true, false, seed += 100);
   // Plain input, bias and accumulate together, four outputs of one type in one launch.
   const std::vector<MultiOut> four = {{DType::kQ8_0, 7, true, true},
                                       {DType::kQ8_0, 64, false, false},

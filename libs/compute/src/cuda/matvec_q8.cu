@@ -119,8 +119,11 @@ __device__ __forceinline__ uint2 Ld64a2(const uint8_t* p) {
   return make_uint2(__funnelshift_r(w0, w1, shift), __funnelshift_r(w1, w2, shift));
 }
 
-// Per-lane work on one super-block: Load the lane's raw bytes, then Dot them with NT tokens'
-// activations (xq: n_tokens x cols int8, xs: n_tokens x cols/32 {d, d*sum(q)}).
+// Per-lane work on one super-block: Load the lane's raw bytes, Decode them (per row), then Dot
+// the decoded rows with NT tokens' activations (xq: n_tokens x cols int8, xs: n_tokens x cols/32
+// {d, d*sum(q)}). Dot loads each activation once for all R rows of the warp: the activation
+// loads, not the weight bytes, were what the L1 spent its time on with one row per warp. A row
+// whose Raw stayed zero (past the end of the matrix) decodes to scale 0 and adds nothing.
 template <DType T>
 struct Q8Dot;
 
@@ -135,12 +138,14 @@ struct Q8Dot<DType::kQ4_K> {
   struct Raw {
     uint4 hdr, qs;
   };
+  struct Dec {
+    uint32_t lo[4], hi[4];
+    float sc0, sc1, m0, m1;
+  };
   __device__ static Raw Load(const uint8_t* blk, int sub) {
     return Raw{Ld128(blk), Ld128(blk + 16 + 16 * sub)};
   }
-  template <int NT>
-  __device__ static void Dot(const Raw& r, int sub, int b, int nv, const int8_t* __restrict__ xq,
-                             const float2* __restrict__ xs, int cols, float (&acc)[NT]) {
+  __device__ static Dec Decode(const Raw& r, int sub) {
     const int j = sub >> 1, h = sub & 1;
     const uint32_t sh = static_cast<uint32_t>(j & 1) * 16u;
     // Scales/mins of sub-blocks 2j, 2j+1 as byte pairs (the 6-bit packing of ScaleMinK4).
@@ -150,10 +155,24 @@ struct Q8Dot<DType::kQ4_K> {
     const uint32_t mp = j < 2 ? (bm & 0x3F3Fu) : (((c >> 4) & 0x0F0Fu) | ((bm >> 2) & 0x3030u));
     const float d = HalfBits(static_cast<uint16_t>(r.hdr.x & 0xFFFFu));
     const float dmin = HalfBits(static_cast<uint16_t>(r.hdr.x >> 16));
-    const float sc0 = d * static_cast<float>(scp & 0xFFu), sc1 = d * static_cast<float>(scp >> 8);
-    const float m0 = h == 0 ? dmin * static_cast<float>(mp & 0xFFu) : 0.0f;
-    const float m1 = h == 0 ? dmin * static_cast<float>(mp >> 8) : 0.0f;
+    Dec w;
+    w.sc0 = d * static_cast<float>(scp & 0xFFu);
+    w.sc1 = d * static_cast<float>(scp >> 8);
+    w.m0 = h == 0 ? dmin * static_cast<float>(mp & 0xFFu) : 0.0f;
+    w.m1 = h == 0 ? dmin * static_cast<float>(mp >> 8) : 0.0f;
     const uint32_t q[4] = {r.qs.x, r.qs.y, r.qs.z, r.qs.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      w.lo[i] = q[i] & kNibbles;
+      w.hi[i] = (q[i] >> 4) & kNibbles;
+    }
+    return w;
+  }
+  template <int NT, int R>
+  __device__ static void Dot(const Dec (&w)[R], int sub, int b, int nv,
+                             const int8_t* __restrict__ xq, const float2* __restrict__ xs, int cols,
+                             float (&acc)[R][NT]) {
+    const int j = sub >> 1, h = sub & 1;
     const int e0 = 256 * b + 64 * j + 16 * h, s0 = 8 * b + 2 * j;
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
@@ -161,18 +180,23 @@ struct Q8Dot<DType::kQ4_K> {
         const int8_t* xt = xq + static_cast<size_t>(t) * cols + e0;
         const int4 xl = __ldg(reinterpret_cast<const int4*>(xt));
         const int4 xh = __ldg(reinterpret_cast<const int4*>(xt + 32));
-        const float2* st = xs + static_cast<size_t>(t) * (cols / kQ8Block) + s0;
-        const float2 f0 = __ldg(st), f1 = __ldg(st + 1);
-        int dl = Dp4a(q[0] & kNibbles, xl.x, 0);
-        dl = Dp4a(q[1] & kNibbles, xl.y, dl);
-        dl = Dp4a(q[2] & kNibbles, xl.z, dl);
-        dl = Dp4a(q[3] & kNibbles, xl.w, dl);
-        int dh = Dp4a((q[0] >> 4) & kNibbles, xh.x, 0);
-        dh = Dp4a((q[1] >> 4) & kNibbles, xh.y, dh);
-        dh = Dp4a((q[2] >> 4) & kNibbles, xh.z, dh);
-        dh = Dp4a((q[3] >> 4) & kNibbles, xh.w, dh);
-        acc[t] += sc0 * f0.x * static_cast<float>(dl) + sc1 * f1.x * static_cast<float>(dh) -
-                  (m0 * f0.y + m1 * f1.y);
+        // {d, s} of sub-blocks 2j and 2j + 1 in one 16-byte load (s0 is even).
+        const float4 f = __ldg(
+            reinterpret_cast<const float4*>(xs + static_cast<size_t>(t) * (cols / kQ8Block) + s0));
+#pragma unroll
+        for (int rr = 0; rr < R; ++rr) {
+          int dl = Dp4a(w[rr].lo[0], xl.x, 0);
+          dl = Dp4a(w[rr].lo[1], xl.y, dl);
+          dl = Dp4a(w[rr].lo[2], xl.z, dl);
+          dl = Dp4a(w[rr].lo[3], xl.w, dl);
+          int dh = Dp4a(w[rr].hi[0], xh.x, 0);
+          dh = Dp4a(w[rr].hi[1], xh.y, dh);
+          dh = Dp4a(w[rr].hi[2], xh.z, dh);
+          dh = Dp4a(w[rr].hi[3], xh.w, dh);
+          acc[rr][t] += w[rr].sc0 * f.x * static_cast<float>(dl) +
+                        w[rr].sc1 * f.z * static_cast<float>(dh) -
+                        (w[rr].m0 * f.y + w[rr].m1 * f.w);
+        }
       }
     }
   }
@@ -189,90 +213,145 @@ struct Q8Dot<DType::kQ6_K> {
     uint2 lo, hi, qh, sc;
     uint16_t d;
   };
+  struct Dec {
+    uint32_t qv[4][2];  // q - 32 as signed bytes, per group g and word (elements +4w .. +4w+3)
+    float sc[4];
+  };
   __device__ static Raw Load(const uint8_t* blk, int sub) {
     const int n = sub >> 2, k = sub & 3;
     return Raw{Ld64a2(blk + 64 * n + 8 * k), Ld64a2(blk + 64 * n + 32 + 8 * k),
                Ld64a2(blk + 128 + 32 * n + 8 * k), Ld64a2(blk + 192 + 8 * n), Ld16(blk + 208)};
   }
-  template <int NT>
-  __device__ static void Dot(const Raw& r, int sub, int b, int nv, const int8_t* __restrict__ xq,
-                             const float2* __restrict__ xs, int cols, float (&acc)[NT]) {
-    const int n = sub >> 2, k = sub & 3;
+  __device__ static Dec Decode(const Raw& r, int sub) {
+    const int k = sub & 3;
     const float d = HalfBits(r.d);
     const uint32_t sb = static_cast<uint32_t>(k >> 1) * 8u;
-    float sc[4];
-    sc[0] = d * static_cast<float>(static_cast<int8_t>((r.sc.x >> sb) & 0xFFu));
-    sc[1] = d * static_cast<float>(static_cast<int8_t>((r.sc.x >> (sb + 16u)) & 0xFFu));
-    sc[2] = d * static_cast<float>(static_cast<int8_t>((r.sc.y >> sb) & 0xFFu));
-    sc[3] = d * static_cast<float>(static_cast<int8_t>((r.sc.y >> (sb + 16u)) & 0xFFu));
-    // q - 32 as signed bytes, per group g and word w (elements +4w .. +4w+3).
-    uint32_t qv[4][2];
+    Dec w;
+    w.sc[0] = d * static_cast<float>(static_cast<int8_t>((r.sc.x >> sb) & 0xFFu));
+    w.sc[1] = d * static_cast<float>(static_cast<int8_t>((r.sc.x >> (sb + 16u)) & 0xFFu));
+    w.sc[2] = d * static_cast<float>(static_cast<int8_t>((r.sc.y >> sb) & 0xFFu));
+    w.sc[3] = d * static_cast<float>(static_cast<int8_t>((r.sc.y >> (sb + 16u)) & 0xFFu));
     const uint32_t lo[2] = {r.lo.x, r.lo.y}, hi[2] = {r.hi.x, r.hi.y}, qh[2] = {r.qh.x, r.qh.y};
 #pragma unroll
-    for (int w = 0; w < 2; ++w) {
-      qv[0][w] = __vsub4((lo[w] & kNibbles) | ((qh[w] << 4) & 0x30303030u), 0x20202020u);
-      qv[1][w] = __vsub4((hi[w] & kNibbles) | ((qh[w] << 2) & 0x30303030u), 0x20202020u);
-      qv[2][w] = __vsub4(((lo[w] >> 4) & kNibbles) | (qh[w] & 0x30303030u), 0x20202020u);
-      qv[3][w] = __vsub4(((hi[w] >> 4) & kNibbles) | ((qh[w] >> 2) & 0x30303030u), 0x20202020u);
+    for (int i = 0; i < 2; ++i) {
+      w.qv[0][i] = __vsub4((lo[i] & kNibbles) | ((qh[i] << 4) & 0x30303030u), 0x20202020u);
+      w.qv[1][i] = __vsub4((hi[i] & kNibbles) | ((qh[i] << 2) & 0x30303030u), 0x20202020u);
+      w.qv[2][i] = __vsub4(((lo[i] >> 4) & kNibbles) | (qh[i] & 0x30303030u), 0x20202020u);
+      w.qv[3][i] = __vsub4(((hi[i] >> 4) & kNibbles) | ((qh[i] >> 2) & 0x30303030u), 0x20202020u);
     }
+    return w;
+  }
+  template <int NT, int R>
+  __device__ static void Dot(const Dec (&w)[R], int sub, int b, int nv,
+                             const int8_t* __restrict__ xq, const float2* __restrict__ xs, int cols,
+                             float (&acc)[R][NT]) {
+    const int n = sub >> 2, k = sub & 3;
     const int e0 = 256 * b + 128 * n + 8 * k, s0 = 8 * b + 4 * n;
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
       if (t < nv) {
         const int8_t* xt = xq + static_cast<size_t>(t) * cols + e0;
-        const float2* st = xs + static_cast<size_t>(t) * (cols / kQ8Block) + s0;
-        float v = 0.0f;
+        // {d, s} of the four activation blocks g = 0..3 in two 16-byte loads (s0 % 4 == 0).
+        const float4* st =
+            reinterpret_cast<const float4*>(xs + static_cast<size_t>(t) * (cols / kQ8Block) + s0);
+        const float4 fa = __ldg(st), fb = __ldg(st + 1);
+        const float dx[4] = {fa.x, fa.z, fb.x, fb.z};
+        int2 xg[4];
 #pragma unroll
-        for (int g = 0; g < 4; ++g) {
-          const int2 xg = __ldg(reinterpret_cast<const int2*>(xt + 32 * g));
-          const int s = Dp4a(qv[g][1], xg.y, Dp4a(qv[g][0], xg.x, 0));
-          v = fmaf(sc[g] * __ldg(st + g).x, static_cast<float>(s), v);
+        for (int g = 0; g < 4; ++g) xg[g] = __ldg(reinterpret_cast<const int2*>(xt + 32 * g));
+#pragma unroll
+        for (int rr = 0; rr < R; ++rr) {
+          float v = 0.0f;
+#pragma unroll
+          for (int g = 0; g < 4; ++g) {
+            const int sum = Dp4a(w[rr].qv[g][1], xg[g].y, Dp4a(w[rr].qv[g][0], xg[g].x, 0));
+            v = fmaf(w[rr].sc[g] * dx[g], static_cast<float>(sum), v);
+          }
+          acc[rr][t] += v;
         }
-        acc[t] += v;
       }
     }
   }
 };
 
-// Groups of four super-blocks per row, over which the row is split (as SplitFor in matvec.cu).
-inline int Q8SplitFor(int n_groups) { return n_groups >= 16 ? 4 : (n_groups >= 8 ? 2 : 1); }
+// APR_CUDA_Q8_SPLIT=1|2|4 forces one split for every shape (tuning runs).
+inline int Q8SplitFor(int n_groups) {
+  static const int forced = [] {
+    const char* e = std::getenv("APR_CUDA_Q8_SPLIT");
+    const int v = e != nullptr ? std::atoi(e) : 0;
+    return v == 1 || v == 2 || v == 4 ? v : 0;
+  }();
+  if (forced != 0) return forced;
+  return n_groups >= 16 ? 4 : (n_groups >= 8 ? 2 : 1);
+}
+
+// Rows per warp: the activations a lane loads serve this many rows.
+constexpr int kQ8Rows = 2;
 
 template <DType T, int NT>
 __global__ void __launch_bounds__(kThreads)
     MatVecQ8Kernel(const OutSet outs, int cols, const int8_t* __restrict__ xq,
                    const float2* __restrict__ xs, int nv, int split) {
   using D = Q8Dot<T>;
+  constexpr int R = kQ8Rows;
   __shared__ float partial[kRowsPerBlock][NT];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int part = warp % split;
-  const Target tg = Locate(outs, warp / split, kRowsPerBlock / split);
-  const bool active = tg.r < tg.rows;  // whole warps: no shuffle sees a missing lane
-  float acc[NT];
+  const int part = warp % split, rows_per_block = R * (kRowsPerBlock / split);
+  Target tg[R];
+  bool on[R];
 #pragma unroll
-  for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
-  // The first super-blocks' weights are requested before waiting for the previous kernel (the
-  // producer of xq / xs and of the rows accumulated into); then a two-deep pipeline: the next
-  // pair of super-blocks is in flight while the current pair is multiplied.
-  const int nb = cols / 256, sub = lane & 7, step = 4 * split;
-  int b = 4 * part + (lane >> 3);
-  typename D::Raw r0{}, r1{};
-  if (active && b < nb) r0 = D::Load(tg.row + static_cast<size_t>(b) * D::kBytes, sub);
-  if (active && b + step < nb)
-    r1 = D::Load(tg.row + static_cast<size_t>(b + step) * D::kBytes, sub);
-  PdlLaunchDependents();
-  PdlWait();
-  if (active) {
-    for (; b < nb; b += 2 * step) {
-      const typename D::Raw c0 = r0, c1 = r1;
-      const int b1 = b + step, bn = b + 2 * step;
-      if (bn < nb) r0 = D::Load(tg.row + static_cast<size_t>(bn) * D::kBytes, sub);
-      if (bn + step < nb) r1 = D::Load(tg.row + static_cast<size_t>(bn + step) * D::kBytes, sub);
-      D::template Dot<NT>(c0, sub, b, nv, xq, xs, cols, acc);
-      if (b1 < nb) D::template Dot<NT>(c1, sub, b1, nv, xq, xs, cols, acc);
-    }
-    WarpReduce(acc);
+  for (int rr = 0; rr < R; ++rr) {
+    tg[rr] = Locate(outs, R * (warp / split) + rr, rows_per_block);
+    on[rr] = tg[rr].r < tg[rr].rows;  // whole warps: no shuffle sees a missing lane
   }
-  FinishRow<NT>(acc, partial, warp, lane, part, split, active, nv, tg);
+  float acc[R][NT];
+#pragma unroll
+  for (int rr = 0; rr < R; ++rr) {
+#pragma unroll
+    for (int t = 0; t < NT; ++t) acc[rr][t] = 0.0f;
+  }
+  const int nb = cols / 256, sub = lane & 7, step = 4 * split;
+  bool waited = false;
+  if (on[0]) {
+    for (int b = 4 * part + (lane >> 3); b < nb; b += 2 * step) {
+      const int b1 = b + step;
+      typename D::Raw r0[R] = {}, r1[R] = {};
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr) {
+        if (on[rr]) {
+          r0[rr] = D::Load(tg[rr].row + static_cast<size_t>(b) * D::kBytes, sub);
+          if (b1 < nb) r1[rr] = D::Load(tg[rr].row + static_cast<size_t>(b1) * D::kBytes, sub);
+        }
+      }
+      // The first weights are requested before waiting for the previous kernel (the producer
+      // of xq / xs and of the rows accumulated into): weights are never written.
+      if (!waited) {
+        PdlLaunchDependents();
+        PdlWait();
+        waited = true;
+      }
+      typename D::Dec w[R];
+#pragma unroll
+      for (int rr = 0; rr < R; ++rr) w[rr] = D::Decode(r0[rr], sub);
+      D::template Dot<NT, R>(w, sub, b, nv, xq, xs, cols, acc);
+      if (b1 < nb) {
+#pragma unroll
+        for (int rr = 0; rr < R; ++rr) w[rr] = D::Decode(r1[rr], sub);
+        D::template Dot<NT, R>(w, sub, b1, nv, xq, xs, cols, acc);
+      }
+    }
+#pragma unroll
+    for (int rr = 0; rr < R; ++rr) WarpReduce(acc[rr]);
+  }
+  if (!waited) {  // lanes past the row's super-blocks, inactive warps
+    PdlLaunchDependents();
+    PdlWait();
+  }
+#pragma unroll
+  for (int rr = 0; rr < R; ++rr) {
+    if (rr > 0 && split > 1) __syncthreads();  // `partial` is reused
+    FinishRow<NT>(acc[rr], partial, warp, lane, part, split, on[rr], nv, tg[rr]);
+  }
 }
 
 bool Aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
@@ -325,7 +404,7 @@ absl::Status LaunchMatVecQ8(DType wtype, const MatVecOut* outs, int n_outs, int 
   }
   const int split = Q8SplitFor((cols / 256 + 3) / 4);
   int blocks = 0;
-  const OutSet set = MakeOutSet(outs, n_outs, kRowsPerBlock / split, &blocks);
+  const OutSet set = MakeOutSet(outs, n_outs, kQ8Rows * (kRowsPerBlock / split), &blocks);
   const auto* xq = static_cast<const int8_t*>(scratch);
   const auto* xs = reinterpret_cast<const float2*>(static_cast<const char*>(scratch) +
                                                    Q8ScalesOffset(cols, n_tokens));
