@@ -238,6 +238,46 @@ TEST_CASE("GPU ForwardBatch of N sequences equals N single-sequence GPU runs") {
   }
 }
 
+TEST_CASE("a graph captured before a larger batch grew the kernel scratch is captured again") {
+  APR_REQUIRE_GPU();
+  // Single steps capture the 1-row graph; an 8-row step then runs eagerly and grows the scratch
+  // buffers (8-bit activations, attention partials), freeing the ones the 1-row graph holds.
+  // The next single steps must not replay the stale graph: their logits must equal those of a
+  // model that only ever ran single steps. (The apr serve GPU crash of 2026-12-04.)
+  const auto spec = Spec(Architecture::kQwen2, DType::kQ4_K, 11);
+  auto mixed = Make(spec, ModelOptions::Backend::kGpu, 8);
+  auto single = Make(spec, ModelOptions::Backend::kGpu, 1);
+  const int V = mixed->n_vocab();
+  const std::vector<int32_t> prompt = {4, 8, 15, 16, 23, 42};
+  std::vector<float> got(V), want(V);
+  REQUIRE(mixed->Forward(prompt, 0, 0, got.data()).ok());
+  REQUIRE(single->Forward(prompt, 0, 0, want.data()).ok());
+  int pos = static_cast<int>(prompt.size());
+  auto step_both = [&](int32_t tok) {
+    REQUIRE(mixed->Forward({&tok, 1}, 0, pos, got.data()).ok());
+    REQUIRE(single->Forward({&tok, 1}, 0, pos, want.data()).ok());
+    ++pos;
+    CheckLogits(got, want, 1e-4);
+  };
+  for (int i = 0; i < 3; ++i) step_both(static_cast<int32_t>(10 + i));
+  // Seven more sequences, then one 8-row step over all of them (sequence 0 included).
+  std::vector<int32_t> toks = {20};
+  std::vector<int> seqs = {0}, positions = {pos};
+  for (int s = 1; s < 8; ++s) {
+    std::vector<int32_t> p = {static_cast<int32_t>(s), 3, 5};
+    REQUIRE(mixed->Forward(p, s, 0, got.data()).ok());
+    toks.push_back(static_cast<int32_t>(30 + s));
+    seqs.push_back(s);
+    positions.push_back(3);
+  }
+  std::vector<float> batch(8 * static_cast<size_t>(V));
+  REQUIRE(mixed->ForwardBatch(toks, seqs, positions, batch.data()).ok());
+  REQUIRE(single->Forward({&toks[0], 1}, 0, pos, want.data()).ok());
+  ++pos;
+  CheckLogits(std::vector<float>(batch.begin(), batch.begin() + V), want, 1e-4);
+  for (int i = 0; i < 4; ++i) step_both(static_cast<int32_t>(40 + i));
+}
+
 TEST_CASE("kAuto falls back to the CPU with a reason; kGpu with --gpu-layers < all is refused") {
   const auto spec = Spec(Architecture::kLlama, DType::kF32, 1);
   auto synth = apr_test::MakeSynthModel(spec);

@@ -306,6 +306,10 @@ TEST_CASE("cuda AttentionPrefill (tiled, causal, cached prefix) matches AttendHe
     RunAttentionCase(g, rng, {12, 2, 128, 32, type, {513}}, true);
     RunAttentionCase(g, rng, {8, 8, 64, 8, type, {97}}, true);
     RunAttentionCase(g, rng, {4, 1, 256, 16, type, {77}}, true);
+    // head_dim 80 (float4 groups past the end for some threads) and 18 (not a multiple of 4:
+    // the scalar kernel).
+    RunAttentionCase(g, rng, {6, 2, 80, 16, type, {45}}, true);
+    RunAttentionCase(g, rng, {4, 2, 18, 16, type, {40}}, true);
   }
 }
 

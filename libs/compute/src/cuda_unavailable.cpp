@@ -30,6 +30,7 @@ Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Context::~Context() = default;
 absl::StatusOr<std::unique_ptr<Context>> Context::Create(int) { return NotBuilt(); }
 int Context::device() const { return -1; }
+uint64_t Context::ScratchGeneration() const { return 0; }
 absl::Status Context::Upload(void*, const void*, size_t) { return NotBuilt(); }
 absl::Status Context::Download(void*, const void*, size_t) { return NotBuilt(); }
 absl::Status Context::Synchronize() { return NotBuilt(); }

@@ -82,6 +82,10 @@ class Context {
   [[nodiscard]] absl::Status BeginCapture();
   absl::StatusOr<int> EndCapture();
   [[nodiscard]] absl::Status Replay(int graph_id);
+  // Changes whenever a kernel scratch buffer is reallocated (a larger shape than any before ran
+  // eagerly). Captured graphs hold the old addresses: capture again when it differs from the
+  // value at capture time.
+  uint64_t ScratchGeneration() const;
 
   struct Impl;  // CUDA types live in src/cuda only
   Impl& impl() { return *impl_; }

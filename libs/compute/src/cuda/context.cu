@@ -141,6 +141,7 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(int device) {
 }
 
 int Context::device() const { return impl_->device; }
+uint64_t Context::ScratchGeneration() const { return impl_->scratch_generation; }
 
 absl::Status Context::Upload(void* dst, const void* src, size_t bytes) {
   TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(impl_->device));
@@ -215,6 +216,7 @@ absl::StatusOr<void*> Context::Impl::Scratch(size_t bytes, int slot) {
         DeviceBuffer::Allocate(bytes, "kernel scratch (" + std::to_string(bytes) + " bytes)");
     if (!grown.ok()) return grown.status();
     buf = std::move(*grown);
+    ++scratch_generation;
   }
   return buf.data();
 }

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "cublas_api.h"
@@ -27,6 +28,7 @@ struct Context::Impl {
   // by two kernels in flight at once — the stream orders them.
   absl::StatusOr<void*> Scratch(size_t bytes, int slot = 0);
   std::vector<DeviceBuffer> scratch;
+  uint64_t scratch_generation = 0;  // bumped on every reallocation (see ScratchGeneration)
 };
 
 }  // namespace trueno::cuda

@@ -279,7 +279,10 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
 
   if (graph) {
     Graph& gr = graphs_[n];
-    if (gr.id < 0 || gr.generation != generation_) {
+    // Stale when the activation buffers or a kernel scratch buffer moved since the capture (a
+    // larger batch ran eagerly in between): replaying it would touch freed memory.
+    if (gr.id < 0 || gr.generation != generation_ ||
+        gr.scratch_generation != ctx.ScratchGeneration()) {
       // First step of this shape: run it eagerly (that also grows any scratch the kernels need,
       // which capture forbids), then record the same work for the next steps.
       APR_RETURN_IF_ERROR(Enqueue(n, false, 0, max_context_ - 1, map, 0, n));
@@ -291,6 +294,7 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
       if (!id.ok()) return id.status();
       gr.id = *id;
       gr.generation = generation_;
+      gr.scratch_generation = ctx.ScratchGeneration();
     } else {
       APR_RETURN_IF_ERROR(ctx.Replay(gr.id));
     }

@@ -109,6 +109,7 @@ class GpuForward {
   struct Graph {
     int id = -1;
     int generation = -1;
+    uint64_t scratch_generation = 0;  // the context's kernel scratch when captured
   };
   Graph graphs_[kMaxGraphRows + 1];
   // APR_GPU_PROFILE=1: no graphs, a synchronize after every kernel, and host time per kernel kind
