@@ -206,6 +206,37 @@ __global__ void CombineKernel(const float* __restrict__ partial, int splits, int
   out[rh * head_dim + d] = o / lsum;
 }
 
+// One key tile of the prefill kernels' online softmax, for the 8 threads of a query row: masks
+// the thread's raw scores s (columns sub + 8j of the tile starting at k0; causal, and rows past
+// `rows`), writes the row's P values into p_row, updates the running max m and sum l and returns
+// the factor the previous output must be scaled by.
+__device__ __forceinline__ float SoftmaxTile(float (&s)[kKTile / 8], int sub, int k0, bool row_ok,
+                                             int my_pos, float* p_row, float& m, float& l) {
+  float tile_max = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < kKTile / 8; ++j) {
+    s[j] = row_ok && k0 + sub + 8 * j <= my_pos ? s[j] : -INFINITY;
+    tile_max = fmaxf(tile_max, s[j]);
+  }
+  for (int off = 1; off < 8; off <<= 1) {
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, off));
+  }
+  const float m_new = fmaxf(m, tile_max);
+  float psum = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kKTile / 8; ++j) {
+    const float pj = m_new == -INFINITY ? 0.0f : __expf(s[j] - m_new);
+    p_row[sub + 8 * j] = pj;
+    psum += pj;
+  }
+  for (int off = 1; off < 8; off <<= 1) psum += __shfl_xor_sync(0xffffffffu, psum, off);
+  const float alpha = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
+  l = l * alpha + psum;
+  m = m_new;
+  __syncwarp();  // the row's 8 threads share a warp: their P values are visible after this
+  return alpha;
+}
+
 // grid (ceil(rows / kQTile), n_heads); block kPrefillThreads. Thread t serves query row
 // t / 8 of the tile and, within it, score columns / output dims congruent to t % 8.
 template <typename T>
@@ -255,32 +286,15 @@ __global__ void PrefillKernel(const T* __restrict__ kpool, const T* __restrict__
     __syncthreads();
     // Scores of my row for columns sub, sub + 8, sub + 16, sub + 24.
     float s[kKTile / 8];
-    float tile_max = -INFINITY;
 #pragma unroll
     for (int j = 0; j < kKTile / 8; ++j) {
       const int c = sub + 8 * j;
       float dot = 0.0f;
       for (int d = 0; d < hd; ++d) dot += sq[tr * hd + d] * sk[c * kstride + d];
-      const bool valid = my_row < rows && k0 + c <= my_pos;
-      s[j] = valid ? dot : -INFINITY;
-      tile_max = fmaxf(tile_max, s[j]);
+      s[j] = dot;
     }
-    for (int off = 1; off < 8; off <<= 1) {
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, off));
-    }
-    const float m_new = fmaxf(m, tile_max);
-    float psum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kKTile / 8; ++j) {
-      const float pj = m_new == -INFINITY ? 0.0f : __expf(s[j] - m_new);
-      sp[tr * (kKTile + 1) + sub + 8 * j] = pj;
-      psum += pj;
-    }
-    for (int off = 1; off < 8; off <<= 1) psum += __shfl_xor_sync(0xffffffffu, psum, off);
-    const float alpha = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
-    l = l * alpha + psum;
-    m = m_new;
-    __syncwarp();  // the row's 8 threads share a warp: their P values are visible after this
+    const float alpha =
+        SoftmaxTile(s, sub, k0, my_row < rows, my_pos, sp + tr * (kKTile + 1), m, l);
 #pragma unroll
     for (int j = 0; j < kMaxOutPerThread; ++j) {
       const int d = sub + 8 * j;
@@ -383,29 +397,8 @@ __global__ void PrefillKernel4(const T* __restrict__ kpool, const T* __restrict_
         s[j] = Dot4(qv, *reinterpret_cast<const float4*>(sk + (sub + 8 * j) * ks + 4 * d4), s[j]);
       }
     }
-    float tile_max = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < kKTile / 8; ++j) {
-      const bool valid = my_row < rows && k0 + sub + 8 * j <= my_pos;
-      s[j] = valid ? s[j] : -INFINITY;
-      tile_max = fmaxf(tile_max, s[j]);
-    }
-    for (int off = 1; off < 8; off <<= 1) {
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, off));
-    }
-    const float m_new = fmaxf(m, tile_max);
-    float psum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kKTile / 8; ++j) {
-      const float pj = m_new == -INFINITY ? 0.0f : __expf(s[j] - m_new);
-      sp[tr * (kKTile + 1) + sub + 8 * j] = pj;
-      psum += pj;
-    }
-    for (int off = 1; off < 8; off <<= 1) psum += __shfl_xor_sync(0xffffffffu, psum, off);
-    const float alpha = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
-    l = l * alpha + psum;
-    m = m_new;
-    __syncwarp();  // the row's 8 threads share a warp: their P values are visible after this
+    const float alpha =
+        SoftmaxTile(s, sub, k0, my_row < rows, my_pos, sp + tr * (kKTile + 1), m, l);
 #pragma unroll
     for (int j = 0; j < kMaxGroups4; ++j) {
       o[j] = make_float4(o[j].x * alpha, o[j].y * alpha, o[j].z * alpha, o[j].w * alpha);
