@@ -23,17 +23,19 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
   const bool forced = options.backend == Backend::kGpu;
   // kAuto falls back to the CPU and remembers why; kGpu fails.
   auto not_used = [&](const absl::Status& s) {
-    if (forced) return absl::Status(s.code(), Concat("--gpu: ", s.message()));
+    if (forced) {
+      return absl::Status(s.code(),
+                          Concat("--gpu: ", s.message(), " (leave out --gpu to run on the CPU)"));
+    }
     why_cpu_ = std::string(s.message());
     return absl::OkStatus();
   };
   if (!trueno::cuda::Compiled()) {
     return not_used(absl::FailedPreconditionError(
-        "this build has no CUDA backend; rebuild with the CUDA toolkit or use --no-gpu"));
+        "this build has no CUDA backend (rebuild with the CUDA toolkit)"));
   }
   if (trueno::cuda::DeviceCount() == 0) {
-    return not_used(
-        absl::FailedPreconditionError("no CUDA device found (no GPU or no driver); use --no-gpu"));
+    return not_used(absl::FailedPreconditionError("no CUDA device found (no GPU or no driver)"));
   }
   const int n_layers = static_cast<int>(layers_.size());
   if (options.gpu_layers == 0) {
