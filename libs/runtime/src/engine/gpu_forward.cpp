@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "trueno/status_macros.h"
 #include "trueno/str_cat.h"
@@ -194,7 +196,33 @@ std::string GpuForward::Describe() const {
                 info_.driver_version % 1000 / 10, ", CUDA runtime ", info_.runtime_version / 1000,
                 ".", info_.runtime_version % 1000 / 10, "); weights ", MiB(weight_bytes_),
                 ", KV pool ", kv_.empty() ? 0 : kv_[0].num_blocks, " blocks (", MiB(pool_.size()),
-                ")");
+                "); ", KernelSummary());
+}
+
+// Which kernels the products and attention run, per weight type present (for --verbose and the
+// bench provenance): decode batches of <= 8 rows take the fused kernels (8-bit activations and
+// dp4a for Q4_K / Q6_K unless APR_CUDA_Q8=0), larger ones f16 tiles + cuBLAS.
+std::string GpuForward::KernelSummary() const {
+  std::vector<trueno::DType> types;
+  auto add = [&](const DevMatrix& m) {
+    if (std::find(types.begin(), types.end(), m.type) == types.end()) types.push_back(m.type);
+  };
+  for (const DevLayer& l : layers_) {
+    for (const DevMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*m);
+  }
+  add(output_);
+  std::string q8, f32;
+  for (trueno::DType t : types) {
+    std::string& list = tc::MatMulQuantizesActivations(t, 1) ? q8 : f32;
+    if (!list.empty()) list += '/';
+    list.append(trueno::DTypeName(t));
+  }
+  std::string out = "kernels: decode products ";
+  if (!q8.empty()) out += Concat(q8, " dp4a on 8-bit activations");
+  if (!q8.empty() && !f32.empty()) out += ", ";
+  if (!f32.empty()) out += Concat(f32, " fused dequant + f32 dot");
+  return Concat(out, "; > 8 rows and prefill: f16 tiles + cuBLAS; attention: paged flash-style",
+                use_graphs_ ? "; decode as CUDA graphs" : "; graphs off");
 }
 
 absl::Status GpuForward::Reserve(int rows, int n_ints) {

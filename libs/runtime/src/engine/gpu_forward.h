@@ -81,6 +81,7 @@ class GpuForward {
 
   GpuForward() = default;
   absl::Status Reserve(int rows, int n_ints);
+  std::string KernelSummary() const;
   // Enqueues the whole step (embedding .. logits into logits_) on the stream.
   absl::Status Enqueue(int n, bool prefill, int start_pos, int max_pos,
                        const trueno::cuda::RowMap& map, int first_logit, int n_logits);
