@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "context_impl.h"
 #include "cuda_check.h"
@@ -193,20 +194,18 @@ absl::Status MatMulOne(Context::Impl& m, const MatMulOutput& o, int cols, const 
                        int n_tokens) {
   const size_t row_bytes = RowBytes(o.wtype, cols);
   const auto* wb = static_cast<const uint8_t*>(o.w);
-  if (UseFused(n_tokens) &&
-      internal::MatVecQ8Ok(o.wtype, wb, cols, n_tokens, x, internal::ActTransform{})) {
-    APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
-                                             internal::kScratchActQ8));
-    APR_RETURN_IF_ERROR(
-        internal::LaunchQuantizeQ8(x, internal::ActTransform{}, cols, n_tokens, xq, m.stream));
-    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
-    return internal::LaunchMatVecQ8(o.wtype, &out, 1, cols, xq, n_tokens, m.stream);
-  }
   if (UseFused(n_tokens)) {
+    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
+    const internal::ActTransform none;
+    if (internal::MatVecQ8Ok(o.wtype, wb, cols, n_tokens, x, none)) {
+      APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
+                                               internal::kScratchActQ8));
+      APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(x, none, cols, n_tokens, xq, m.stream));
+      return internal::LaunchMatVecQ8(o.wtype, &out, 1, cols, xq, n_tokens, m.stream);
+    }
     APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
                                              internal::kScratchActPermuted));
-    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
-    return internal::LaunchMatVec(o.wtype, &out, 1, cols, x, internal::ActTransform{}, n_tokens,
+    return internal::LaunchMatVec(o.wtype, &out, 1, cols, x, none, n_tokens,
                                   static_cast<float*>(xp), m.stream);
   }
 
@@ -296,8 +295,7 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
                                              internal::kScratchActPermuted));
     // The 8-bit activations serve every K-type group: quantized once, on first use.
     void* xq = nullptr;
-    bool done[64] = {};
-    if (n_outs > 64) return absl::InvalidArgumentError("cuda::MatMulMulti: at most 64 outputs");
+    std::vector<bool> done(static_cast<size_t>(n_outs), false);
     for (int i = 0; i < n_outs; ++i) {
       if (done[i]) continue;
       internal::MatVecOut group[internal::kMaxMatVecOuts];

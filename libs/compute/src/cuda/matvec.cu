@@ -238,11 +238,9 @@ __global__ void __launch_bounds__(kThreads)
   WarpReduceAndStore<kMatVecMaxTokens>(acc, lane, nv, tg);
 }
 
-bool Aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
 template <class C>
 bool ChunkedOk(const uint8_t* w, size_t row_bytes, int cols, const float* x) {
-  return Aligned16(w) && Aligned16(x) && cols % C::kElems == 0 && cols % 4 == 0 &&
+  return Aligned(w, 16) && Aligned(x, 16) && cols % C::kElems == 0 && cols % 4 == 0 &&
          (C::kElems != 8 || row_bytes % 16 == 0);
 }
 

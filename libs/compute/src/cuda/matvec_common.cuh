@@ -88,6 +88,11 @@ __device__ __forceinline__ void WarpReduceAndStore(float (&acc)[NT], int lane, i
   if (lane == 0) Store(acc, nv, tg);
 }
 
+// True when p (possibly null) is a multiple of `a` bytes (a power of two).
+inline bool Aligned(const void* p, uintptr_t a) {
+  return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0;
+}
+
 // The input transforms, four elements at a time, with the float operations of SiluMulKernel and
 // RmsNormKernel so that the fused paths compute what the separate kernels would.
 __device__ __forceinline__ float4 SiluMul4(float4 v, float4 u) {

@@ -5,10 +5,11 @@
 // 8-16 products instead of once per weight. This is what keeps the kernel at the weight stream:
 // the float kernels of matvec.cu spend ~5 instructions per weight (see docs/perf-notes.md, GPU §7).
 //
-// Eight lanes share one 256-element super-block, a warp covers four; each lane issues its
-// super-block loads (16-byte for Q4_K, 4-byte for Q6_K whose 210-byte blocks are only 2-byte
-// aligned) for two groups of four before it computes either, so every warp has ~1 KB in flight.
-// Rows of many groups are split over 2 or 4 warps as in matvec.cu.
+// Eight lanes share one 256-element super-block, a warp covers four, for two rows at once (each
+// activation load serves both); each lane issues its super-block loads (16-byte for Q4_K,
+// 4-byte for Q6_K whose 210-byte blocks are only 2-byte aligned) for two groups of four of both
+// rows before it computes either, so every warp has ~2 KB in flight. Rows of many groups are
+// split over 2 or 4 warps as in matvec.cu.
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -40,8 +41,13 @@ bool Q8Enabled() {
   return v != 0;
 }
 
+// The scratch buffer's two parts: n_tokens x cols int8 quants, then (16-byte aligned) one
+// {d, d * sum(q)} pair per block of 32.
 size_t Q8ScalesOffset(int cols, int n_tokens) {
   return (static_cast<size_t>(n_tokens) * cols + 15) / 16 * 16;
+}
+float2* Q8Scales(void* scratch, int cols, int n_tokens) {
+  return reinterpret_cast<float2*>(static_cast<char*>(scratch) + Q8ScalesOffset(cols, n_tokens));
 }
 
 // Grid (ceil(cols / 1024), n_tokens), 256 threads of 4 elements each: 8 threads per block of 32.
@@ -354,8 +360,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-bool Aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p) & (a - 1)) == 0; }
-
 template <DType T>
 cudaError_t LaunchQ8(const OutSet& set, dim3 grid, int cols, const int8_t* xq, const float2* xs,
                      int n_tokens, int split, cudaStream_t stream) {
@@ -389,8 +393,7 @@ size_t MatVecQ8ScratchBytes(int cols, int n_tokens) {
 absl::Status LaunchQuantizeQ8(const float* x, const ActTransform& tf, int cols, int n_tokens,
                               void* scratch, cudaStream_t stream) {
   auto* xq = static_cast<int8_t*>(scratch);
-  auto* xs =
-      reinterpret_cast<float2*>(static_cast<char*>(scratch) + Q8ScalesOffset(cols, n_tokens));
+  float2* xs = Q8Scales(scratch, cols, n_tokens);
   const dim3 grid(static_cast<unsigned>((cols / 4 + 255) / 256), static_cast<unsigned>(n_tokens));
   TRUENO_CUDA_RETURN_IF_ERROR(LaunchPdl(QuantizeQ8Kernel, grid, dim3(256), 0, stream, x, tf.up,
                                         tf.rms_weight, tf.rms_eps, cols, xq, xs));
@@ -406,8 +409,7 @@ absl::Status LaunchMatVecQ8(DType wtype, const MatVecOut* outs, int n_outs, int 
   int blocks = 0;
   const OutSet set = MakeOutSet(outs, n_outs, kQ8Rows * (kRowsPerBlock / split), &blocks);
   const auto* xq = static_cast<const int8_t*>(scratch);
-  const auto* xs = reinterpret_cast<const float2*>(static_cast<const char*>(scratch) +
-                                                   Q8ScalesOffset(cols, n_tokens));
+  const float2* xs = Q8Scales(const_cast<void*>(scratch), cols, n_tokens);
   const dim3 grid(static_cast<unsigned>(blocks));
   if (wtype == DType::kQ4_K) {
     TRUENO_CUDA_RETURN_IF_ERROR(
