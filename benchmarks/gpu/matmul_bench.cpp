@@ -1,6 +1,7 @@
 // GPU matrix kernels: measures the device-to-device copy bandwidth (bytes read + written), then
 // for each weight type / shape the fused kernel's time at n_tokens = 1..8 (GB/s of weights +
-// activations moved, and % of the copy bandwidth) and the cuBLAS path at n_tokens = 512
+// activations moved, and % of the copy bandwidth), n_tokens = 16 / 32 / 64 (the server's batches)
+// and the cuBLAS path at n_tokens = 512
 // (TFLOP/s, next to a plain f16 cuBLAS GEMM of the same shape measured in the same run).
 //
 // Timing: each measurement captures `kCalls` launches in a CUDA graph and times replays with a
@@ -185,6 +186,17 @@ int main(int argc, char** argv) {
           1e6 * TimeMatMul(ctx, c.type, w, c.rows, c.cols, x->as<float>(), n, y->as<float>());
     }
     tc::SetMatVecMaxTokens(8);
+    // Server-sized batches: int8 tensor cores for Q4_K / Q6_K (whole range), then cuBLAS.
+    double mid_us[3] = {}, mid_blas_us[3] = {};
+    for (int i = 0; i < 3; ++i) {
+      tc::SetMatMulInt8MaxTokens(64);
+      mid_us[i] =
+          1e6 * TimeMatMul(ctx, c.type, w, c.rows, c.cols, x->as<float>(), 16 << i, y->as<float>());
+      tc::SetMatMulInt8MaxTokens(8);
+      mid_blas_us[i] =
+          1e6 * TimeMatMul(ctx, c.type, w, c.rows, c.cols, x->as<float>(), 16 << i, y->as<float>());
+    }
+    tc::SetMatMulInt8MaxTokens(16);
     auto gbs = [&](int n) {
       const double bytes =
           static_cast<double>(wh.size()) + 4.0 * n * (static_cast<double>(c.rows) + c.cols);
@@ -212,7 +224,11 @@ int main(int argc, char** argv) {
         std::string(trueno::DTypeName(c.type)).c_str(), c.what, c.rows, c.cols, us[1], gbs(1),
         100.0 * gbs(1) / copy_gbs, us[2], us[4], us[8], gbs(8), s512 * 1e3, flops / s512 / 1e12,
         flops / f512 / 1e12);
-    std::printf("       blas n=2/4/8 us: %.1f %.1f %.1f\n", blas_us[2], blas_us[4], blas_us[8]);
+    std::printf(
+        "       blas n=2/4/8 us: %.1f %.1f %.1f; n=16/32/64 us: %.1f %.1f %.1f, cuBLAS %.1f %.1f "
+        "%.1f\n",
+        blas_us[2], blas_us[4], blas_us[8], mid_us[0], mid_us[1], mid_us[2], mid_blas_us[0],
+        mid_blas_us[1], mid_blas_us[2]);
     std::fflush(stdout);
   }
   return 0;

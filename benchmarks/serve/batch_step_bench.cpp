@@ -3,7 +3,7 @@
 // prefilled with --prompt tokens, then --steps decode steps run all B sequences at once.
 // Reports wall and CPU (getrusage) milliseconds per step and the tokens/s the step rate allows;
 // the ratio to B=1 is the ceiling continuous batching can reach over single-stream decode.
-//   batch_step_bench MODEL.gguf [--batches 1,2,4,8,16,32,64] [--prompt 40] [--steps 16]
+//   batch_step_bench MODEL.gguf [--batches 1,2,4,8,16,32,64] [--prompt 40] [--steps 16] [--gpu]
 #include <sys/resource.h>
 
 #include <chrono>
@@ -33,14 +33,21 @@ double WallSeconds() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: batch_step_bench MODEL [--batches 1,8,...] [--prompt N] [--steps N]\n");
+    std::fprintf(
+        stderr,
+        "usage: batch_step_bench MODEL [--batches 1,8,...] [--prompt N] [--steps N] [--gpu]\n");
     return 2;
   }
   std::string batches_arg = "1,2,4,8,16,32,64";
   int prompt = 40;
   int steps = 16;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  bool gpu = false;
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--gpu") == 0) {
+      gpu = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (std::strcmp(argv[i], "--batches") == 0) {
       batches_arg = argv[i + 1];
     } else if (std::strcmp(argv[i], "--prompt") == 0) {
@@ -48,6 +55,7 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--steps") == 0) {
       steps = std::atoi(argv[i + 1]);
     }
+    ++i;
   }
   std::vector<int> batches;
   for (size_t pos = 0; pos < batches_arg.size();) {
@@ -67,12 +75,14 @@ int main(int argc, char** argv) {
   realizar::ModelOptions mopt;
   mopt.max_context = prompt + steps + 16;
   mopt.max_sequences = max_b;
+  if (gpu) mopt.backend = realizar::ModelOptions::Backend::kGpu;
   auto model = realizar::Model::FromFile(*std::move(file), mopt);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
     return 1;
   }
   realizar::Model& m = **model;
+  std::printf("backend: %s\n", m.backend_description().c_str());
   const int n_vocab = m.n_vocab();
   std::vector<float> logits(static_cast<size_t>(n_vocab) * max_b);
   std::vector<int32_t> prompt_tokens(static_cast<size_t>(prompt));

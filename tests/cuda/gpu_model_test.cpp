@@ -320,3 +320,66 @@ TEST_CASE("decode steps replayed from CUDA graphs equal eagerly launched steps")
     tok = Argmax(b, 0, V);
   }
 }
+
+TEST_CASE("GPU batches of 9-64 rows (int8 tensor cores, graphs) equal single-sequence runs") {
+  APR_REQUIRE_GPU();
+  // Decode steps of 9..64 rows multiply the K-type weights on tensor cores (integer sums over
+  // the same 8-bit activations as the single-row dp4a kernels), and such steps replay CUDA
+  // graphs when every product takes that path. Against single-sequence runs the integer sums are
+  // exact; what differs is float32 summation order, and through it, rarely, the rounding of an
+  // activation at a tie in a later layer (one q off by 1 moves a product by ~1/127 of one term):
+  // 1e-3 of the logit scale.
+  trueno::cuda::SetMatMulInt8MaxTokens(64);  // the kernel's whole range (default: 16 rows)
+  for (DType type : {DType::kQ4_K, DType::kQ6_K}) {
+    if (!trueno::cuda::MatMulQuantizesActivations(type, 20)) continue;
+    INFO("type " << trueno::DTypeName(type));
+    const auto spec = Spec(Architecture::kQwen2, type, 21);
+    constexpr int kSeqs = 40;
+    auto batched = Make(spec, ModelOptions::Backend::kGpu, kSeqs);
+    setenv("APR_CUDA_GRAPHS", "0", 1);
+    auto eager = Make(spec, ModelOptions::Backend::kGpu, kSeqs);
+    unsetenv("APR_CUDA_GRAPHS");
+    auto single = Make(spec, ModelOptions::Backend::kGpu, 1);
+    const int V = batched->n_vocab();
+    std::vector<std::vector<int32_t>> hist(kSeqs);
+    std::vector<float> logits(V);
+    for (int s = 0; s < kSeqs; ++s) {
+      hist[s] = {static_cast<int32_t>(s + 1), 7, static_cast<int32_t>(3 * s % 50 + 2)};
+      hist[s].resize(3 + s % 5, 9);  // different lengths: different positions in one batch
+      REQUIRE(batched->Forward(hist[s], s, 0, logits.data()).ok());
+      REQUIRE(eager->Forward(hist[s], s, 0, logits.data()).ok());
+      hist[s].push_back(Argmax(logits, 0, V));
+    }
+    // Steps of 20, 20 (a graph replay), 40 and 9 rows.
+    for (int rows : {20, 20, 40, 9}) {
+      INFO("rows " << rows);
+      std::vector<int32_t> toks;
+      std::vector<int> seqs, positions;
+      for (int s = 0; s < rows; ++s) {
+        toks.push_back(hist[s].back());
+        seqs.push_back(s);
+        positions.push_back(static_cast<int>(hist[s].size()) - 1);
+      }
+      std::vector<float> got(static_cast<size_t>(rows) * V, std::nanf(""));
+      std::vector<float> ref(got.size(), std::nanf(""));
+      REQUIRE(batched->ForwardBatch(toks, seqs, positions, got.data()).ok());
+      REQUIRE(eager->ForwardBatch(toks, seqs, positions, ref.data()).ok());
+      for (int s = 0; s < rows; s += 7) {  // a sample of the rows against single runs
+        INFO("sequence " << s);
+        std::vector<float> want(V);
+        single->kv_cache().FreeSequence(0);
+        REQUIRE(single->Forward(hist[s], 0, 0, want.data()).ok());
+        const std::vector<float> row(got.begin() + static_cast<size_t>(s) * V,
+                                     got.begin() + static_cast<size_t>(s + 1) * V);
+        CheckLogits(row, want, 1e-3);
+      }
+      // Graph replay vs eager launches of the same step: attention chunking only (and through
+      // it, as above, a rare activation rounding tie).
+      CheckLogits(got, ref, 1e-4);
+      for (int s = 0; s < rows; ++s) {
+        hist[s].push_back(Argmax(got, static_cast<size_t>(s) * V, V));
+      }
+    }
+  }
+  trueno::cuda::SetMatMulInt8MaxTokens(16);
+}

@@ -9,7 +9,9 @@
 //    <= 2^-11 each, random sign), f32 accumulation: ~3e-4 expected; bound 2e-3. F32 weights use
 //    an f32 GEMM: bound 2e-5 like the fused kernels... unless cuBLAS picks TF32; 1e-4 then is
 //    still far below TF32's ~5e-4, so a silent TF32 fallback fails the test.
-//  - Q4_K / Q6_K at n_tokens <= 8 multiply 8-bit activations (MatMulQuantizesActivations): the
+//  - Q4_K / Q6_K at n_tokens <= 16 (up to 64 with SetMatMulInt8MaxTokens) multiply 8-bit
+//    activations (MatMulQuantizesActivations; dp4a up to 8 tokens, int8 tensor cores above —
+//    exact integer sums either way): the
 //    reference is then recomputed from activations quantized here the documented way (blocks of
 //    32, d = max|x| / 127, q = round-half-even(x * (1/d))): products of the same values, bound
 //    2e-5 again (5e-3 after an RMSNorm / SwiGLU transform, whose f32 result can land on the
@@ -171,7 +173,7 @@ void CheckMatMul(tc::Context& ctx, DType type, int rows, int cols, int n_tokens,
   REQUIRE(ctx.Download(got.data(), dy->data(), got.size() * sizeof(float)).ok());
   const Errors e = Compare(got, ref);
   const bool gemm = n_tokens > 8;
-  const double bound = !gemm ? 2e-5 : (type == DType::kF32 ? 1e-4 : 2e-3);
+  const double bound = (!gemm || q8) ? 2e-5 : (type == DType::kF32 ? 1e-4 : 2e-3);
   std::printf("matmul %-5s rows=%-5d cols=%-5d n=%-4d%s rel_l2=%.3g (bound %.0e)\n",
               std::string(trueno::DTypeName(type)).c_str(), rows, cols, n_tokens, q8 ? " q8" : "",
               e.rel_l2, bound);
@@ -243,6 +245,38 @@ TEST_CASE("cuda MatMul over several f16 scratch tiles and qwen-like widths", "[g
     CheckMatMul(**ctx, DType::kQ4_K, 20011, 512, n, 3400 + n);
     CheckMatMul(**ctx, DType::kQ6_K, 2503, 16384, n, 3500 + n);
   }
+}
+
+TEST_CASE("cuda MatMul on int8 tensor cores for 9..64 tokens (Q4_K, Q6_K)", "[gpu]") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  uint32_t seed = 3600;
+  // The default limit (16 rows) and the kernel's whole range (up to 64: three tile widths).
+  for (DType type : {DType::kQ4_K, DType::kQ6_K}) {
+    CHECK(tc::MatMulQuantizesActivations(type, 16));
+    CHECK_FALSE(tc::MatMulQuantizesActivations(type, 17));
+  }
+  tc::SetMatMulInt8MaxTokens(64);
+  for (DType type : {DType::kQ4_K, DType::kQ6_K}) {
+    REQUIRE(tc::MatMulQuantizesActivations(type, 9));
+    REQUIRE(tc::MatMulQuantizesActivations(type, 64));
+    CHECK_FALSE(tc::MatMulQuantizesActivations(type, 65));
+    // Token counts at and around the 8-token tiles (16 / 32 / 64 per launch); rows not a
+    // multiple of the 16 a warp owns; one to many super-blocks per row (and rows split over
+    // 2 / 4 warps: few rows).
+    for (int n : {9, 15, 16, 17, 31, 33, 48, 63, 64}) CheckMatMul(**ctx, type, 37, 512, n, ++seed);
+    for (int n : {12, 40}) {
+      CheckMatMul(**ctx, type, 5, 256, n, ++seed);
+      CheckMatMul(**ctx, type, 300, 4096, n, ++seed);
+      CheckMatMul(**ctx, type, 9000, 256, n, ++seed);   // 2 warps per row group
+      CheckMatMul(**ctx, type, 17000, 256, n, ++seed);  // 1 warp per row group
+    }
+  }
+  tc::SetMatMulInt8MaxTokens(8);  // off: the cuBLAS path again
+  CHECK_FALSE(tc::MatMulQuantizesActivations(DType::kQ4_K, 9));
+  CheckMatMul(**ctx, DType::kQ4_K, 37, 512, 12, ++seed);
+  tc::SetMatMulInt8MaxTokens(16);
 }
 
 TEST_CASE("cuda MatMul rejects bad arguments with clear statuses", "[gpu]") {
@@ -430,7 +464,16 @@ TEST_CASE("cuda MatMulMulti folds RmsNorm / SwiGLU inputs, biases and residual a
   const std::vector<MultiOut> qkv = {{DType::kQ4_K, 96, true, false},
                                      {DType::kQ4_K, 33, true, false},
                                      {DType::kQ6_K, 33, true, false}};
-  for (int n : {1, 3, 8, 24}) CheckMatMulMulti(**ctx, qkv, 512, n, true, false, seed += 100);
+  tc::SetMatMulInt8MaxTokens(64);
+  for (int n : {1, 3, 8, 24, 64}) CheckMatMulMulti(**ctx, qkv, 512, n, true, false, seed += 100);
+  // The same on the tensor-core path with SwiGLU input, accumulate, and more outputs of one type
+  // than one launch takes (five Q4_K: two launches).
+  const std::vector<MultiOut> six = {
+      {DType::kQ4_K, 40, true, true},  {DType::kQ6_K, 17, false, true},
+      {DType::kQ4_K, 3, false, false}, {DType::kQ4_K, 64, true, false},
+      {DType::kQ4_K, 20, false, true}, {DType::kQ4_K, 1, true, true}};
+  for (int n : {10, 33}) CheckMatMulMulti(**ctx, six, 768, n, false, true, seed += 100);
+  tc::SetMatMulInt8MaxTokens(16);
   // Down projections: SwiGLU input, accumulate into the residual.
   for (DType type : kAllTypes) {
     for (int n : {1, 5, 17}) {

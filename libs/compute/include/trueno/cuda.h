@@ -141,6 +141,13 @@ void SetMatVecMaxTokens(int n);
 bool MatMulQuantizesActivations(DType wtype, int n_tokens);
 void SetMatVecQ8(bool on);
 
+// Batches of 9..N rows of Q4_K / Q6_K weights run integer tensor-core products (mma.sync int8)
+// on the same 8-bit activations; larger ones take the f16-tiles + cuBLAS path. Default N = 16:
+// up to there the tensor-core kernel measured faster than cuBLAS on every 7B product shape (H200,
+// docs/benchmarks.md "GPU kernels"); N is clamped to [8, 64] (8 turns the kernel off;
+// APR_CUDA_MMQ=0 in the environment does too). Process-wide; for benchmarks, tests and tuning.
+void SetMatMulInt8MaxTokens(int n);
+
 // out[i][:] = dequantized row ids[i] of `table` (n_rows rows of `dim` elements of `type`).
 // Ids out of range produce zeros (the caller validates ids on the host first).
 [[nodiscard]] absl::Status EmbedRows(Context& ctx, DType type, const void* table, int n_rows,

@@ -54,10 +54,10 @@ __device__ __forceinline__ float WarpSum(float v) {
 // grid (n_kv_heads, rows, splits); block kDecodeWarps * 32 threads.
 // Shared memory: q of the group (group * head_dim floats) then the warps' states.
 template <typename T>
-__global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ vpool,
-                             const float* __restrict__ q, int n_heads, int n_kv_heads, int head_dim,
-                             int block_size, float scale, const int32_t* __restrict__ tables,
-                             int max_blocks, const int32_t* __restrict__ row_table,
+__global__ void DecodeKernel(const T* kpool, const T* vpool, const float* q, int n_heads,
+                             int n_kv_heads, int head_dim, int block_size, float scale,
+                             const int32_t* __restrict__ tables, int max_blocks,
+                             const int32_t* __restrict__ row_table,
                              const int32_t* __restrict__ positions, int chunk,
                              float* __restrict__ out, float* __restrict__ partial) {
   extern __shared__ float smem[];
@@ -183,8 +183,8 @@ __global__ void DecodeKernel(const T* __restrict__ kpool, const T* __restrict__ 
 
 // grid rows * n_heads; block head_dim threads (rounded up to a warp). Only the chunks inside the
 // row's context hold partials (the grid is sized for the longest context a graph may see).
-__global__ void CombineKernel(const float* __restrict__ partial, int splits, int head_dim,
-                              int n_heads, int chunk, const int32_t* __restrict__ positions,
+__global__ void CombineKernel(const float* partial, int splits, int head_dim, int n_heads,
+                              int chunk, const int32_t* __restrict__ positions,
                               float* __restrict__ out) {
   PdlLaunchDependents();
   PdlWait();

@@ -131,9 +131,12 @@ void SetMatVecMaxTokens(int n) {
 
 void SetMatVecQ8(bool on) { internal::SetMatVecQ8Enabled(on); }
 
+void SetMatMulInt8MaxTokens(int n) { internal::SetMmqMaxTokens(n); }
+
 bool MatMulQuantizesActivations(DType wtype, int n_tokens) {
-  return n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed) &&
-         internal::MatVecQ8Type(wtype, n_tokens);
+  return (n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed) &&
+          internal::MatVecQ8Type(wtype, n_tokens)) ||
+         internal::MmqType(wtype, n_tokens);
 }
 
 bool MatMulSupports(DType wtype) {
@@ -188,15 +191,29 @@ bool UseFused(int n_tokens) {
   return n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed);
 }
 
-// One product on an already transformed input. The fused kernels apply bias and accumulate; the
-// cuBLAS path applies accumulate (beta = 1) and leaves the bias to the caller.
+bool MmqOk(DType wtype, const void* w, int cols, int n_tokens, const float* x,
+           const internal::ActTransform& tf) {
+  return internal::MmqType(wtype, n_tokens) &&
+         internal::Q8Aligned(wtype, static_cast<const uint8_t*>(w), cols, x, tf);
+}
+
+// One product on an already transformed input. The fused and integer tensor-core kernels apply
+// bias and accumulate; the cuBLAS path applies accumulate (beta = 1) and leaves the bias to the
+// caller.
 absl::Status MatMulOne(Context::Impl& m, const MatMulOutput& o, int cols, const float* x,
                        int n_tokens) {
   const size_t row_bytes = RowBytes(o.wtype, cols);
   const auto* wb = static_cast<const uint8_t*>(o.w);
+  const internal::ActTransform none;
+  if (MmqOk(o.wtype, wb, cols, n_tokens, x, none)) {
+    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
+    APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
+                                             internal::kScratchActQ8));
+    APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(x, none, cols, n_tokens, xq, m.stream));
+    return internal::LaunchMmq(o.wtype, &out, 1, cols, xq, n_tokens, m.stream);
+  }
   if (UseFused(n_tokens)) {
     const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
-    const internal::ActTransform none;
     if (internal::MatVecQ8Ok(o.wtype, wb, cols, n_tokens, x, none)) {
       APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
                                                internal::kScratchActQ8));
@@ -282,6 +299,38 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
   Context::Impl& m = ctx.impl();
   TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
   const internal::ActTransform tf{in.rms_weight, in.rms_eps, in.up};
+
+  // 9..64 rows of K-type weights: one quantization (transform applied), one tensor-core launch
+  // per weight type.
+  bool mmq = true;
+  for (int i = 0; i < n_outs && mmq; ++i) {
+    mmq = MmqOk(outs[i].wtype, outs[i].w, cols, n_tokens, in.x, tf);
+  }
+  if (mmq) {
+    APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
+                                             internal::kScratchActQ8));
+    APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(in.x, tf, cols, n_tokens, xq, m.stream));
+    std::vector<bool> done(static_cast<size_t>(n_outs), false);
+    for (int i = 0; i < n_outs; ++i) {
+      if (done[i]) continue;
+      internal::MatVecOut group[internal::kMaxMatVecOuts];
+      int g = 0;
+      for (int j = i; j < n_outs && g < internal::kMaxMatVecOuts; ++j) {
+        const MatMulOutput& o = outs[j];
+        if (done[j] || o.wtype != outs[i].wtype) continue;
+        group[g++] = internal::MatVecOut{static_cast<const uint8_t*>(o.w),
+                                         RowBytes(o.wtype, cols),
+                                         o.rows,
+                                         o.y,
+                                         o.bias,
+                                         o.accumulate};
+        done[j] = true;
+      }
+      APR_RETURN_IF_ERROR(
+          internal::LaunchMmq(outs[i].wtype, group, g, cols, xq, n_tokens, m.stream));
+    }
+    return absl::OkStatus();
+  }
 
   bool chunked = UseFused(n_tokens);
   for (int i = 0; i < n_outs && chunked; ++i) {

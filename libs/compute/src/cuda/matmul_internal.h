@@ -66,12 +66,34 @@ inline constexpr int kScratchActQ8 = 12;
 bool MatVecQ8Type(DType wtype, int n_tokens);
 bool MatVecQ8Ok(DType wtype, const uint8_t* w, int cols, int n_tokens, const float* x,
                 const ActTransform& tf);
+// The layout and alignment both 8-bit consumers (LaunchMatVecQ8, LaunchMmq) need.
+bool Q8Aligned(DType wtype, const uint8_t* w, int cols, const float* x, const ActTransform& tf);
 void SetMatVecQ8Enabled(bool on);
+bool MatVecQ8Enabled();
 size_t MatVecQ8ScratchBytes(int cols, int n_tokens);
+// The scratch buffer's two parts: n_tokens x cols int8 quants, then (16-byte aligned) one
+// {d, d * sum(q)} float pair per block of 32 of each token.
+inline size_t Q8ScalesOffset(int cols, int n_tokens) {
+  return (static_cast<size_t>(n_tokens) * cols + 15) / 16 * 16;
+}
+inline const float2* Q8ScalesOf(const void* scratch, int cols, int n_tokens) {
+  return reinterpret_cast<const float2*>(static_cast<const char*>(scratch) +
+                                         Q8ScalesOffset(cols, n_tokens));
+}
 absl::Status LaunchQuantizeQ8(const float* x, const ActTransform& tf, int cols, int n_tokens,
                               void* scratch, cudaStream_t stream);
 absl::Status LaunchMatVecQ8(DType wtype, const MatVecOut* outs, int n_outs, int cols,
                             const void* scratch, int n_tokens, cudaStream_t stream);
+
+// Batches of kMatVecMaxTokens + 1 .. MmqMaxTokens() (<= kMmqMaxTokens) rows of Q4_K / Q6_K
+// weights (matmul_mmq.cu): integer tensor-core products on the same 8-bit activations. MmqType:
+// served (and enabled; APR_CUDA_MMQ=0 turns it off); the alignment is Q8Aligned's.
+inline constexpr int kMmqMaxTokens = 64;
+inline constexpr int kMmqDefaultMaxTokens = 16;
+bool MmqType(DType wtype, int n_tokens);
+void SetMmqMaxTokens(int n);
+absl::Status LaunchMmq(DType wtype, const MatVecOut* outs, int n_outs, int cols,
+                       const void* scratch, int n_tokens, cudaStream_t stream);
 
 // Dequantizes rows [0, n_rows) of w (rows of `row_bytes`) into n_rows x cols halves at `out`.
 absl::Status LaunchDequantToHalf(DType wtype, const uint8_t* w, size_t row_bytes, int n_rows,

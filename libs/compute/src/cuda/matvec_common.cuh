@@ -76,7 +76,7 @@ __device__ __forceinline__ void Store(const float (&acc)[NT], int nv, const Targ
     if (t < nv) {
       float* p = tg.y + static_cast<size_t>(t) * tg.rows + tg.r;
       const float v = tg.bias != nullptr ? acc[t] + b : acc[t];
-      *p = tg.accumulate ? *p + v : v;
+      *p = tg.accumulate ? __ldca(p) + v : v;  // coherent load: see pdl.cuh
     }
   }
 }

@@ -41,11 +41,6 @@ bool Q8Enabled() {
   return v != 0;
 }
 
-// The scratch buffer's two parts: n_tokens x cols int8 quants, then (16-byte aligned) one
-// {d, d * sum(q)} pair per block of 32.
-size_t Q8ScalesOffset(int cols, int n_tokens) {
-  return (static_cast<size_t>(n_tokens) * cols + 15) / 16 * 16;
-}
 float2* Q8Scales(void* scratch, int cols, int n_tokens) {
   return reinterpret_cast<float2*>(static_cast<char*>(scratch) + Q8ScalesOffset(cols, n_tokens));
 }
@@ -66,7 +61,7 @@ __global__ void __launch_bounds__(256)
     __shared__ float red[8];
     float ss = 0.0f;
     for (int q = threadIdx.x; q < n4; q += blockDim.x) {
-      const float4 v = __ldg(x4 + q);
+      const float4 v = __ldca(x4 + q);
       ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
 #pragma unroll
@@ -82,9 +77,10 @@ __global__ void __launch_bounds__(256)
   // thread still takes part in the shuffles.
   const int q = blockIdx.x * blockDim.x + threadIdx.x;
   const bool in = q < n4;
-  float4 v = in ? __ldg(x4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  float4 v = in ? __ldca(x4 + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   if (in && up != nullptr) {
-    v = SiluMul4(v, __ldg(reinterpret_cast<const float4*>(up + static_cast<size_t>(t) * cols) + q));
+    v = SiluMul4(v,
+                 __ldca(reinterpret_cast<const float4*>(up + static_cast<size_t>(t) * cols) + q));
   } else if (in && rms_weight != nullptr) {
     v = RmsScale4(v, inv_rms, __ldg(reinterpret_cast<const float4*>(rms_weight) + q));
   }
@@ -184,10 +180,10 @@ struct Q8Dot<DType::kQ4_K> {
     for (int t = 0; t < NT; ++t) {
       if (t < nv) {
         const int8_t* xt = xq + static_cast<size_t>(t) * cols + e0;
-        const int4 xl = __ldg(reinterpret_cast<const int4*>(xt));
-        const int4 xh = __ldg(reinterpret_cast<const int4*>(xt + 32));
+        const int4 xl = __ldca(reinterpret_cast<const int4*>(xt));
+        const int4 xh = __ldca(reinterpret_cast<const int4*>(xt + 32));
         // {d, s} of sub-blocks 2j and 2j + 1 in one 16-byte load (s0 is even).
-        const float4 f = __ldg(
+        const float4 f = __ldca(
             reinterpret_cast<const float4*>(xs + static_cast<size_t>(t) * (cols / kQ8Block) + s0));
 #pragma unroll
         for (int rr = 0; rr < R; ++rr) {
@@ -260,11 +256,11 @@ struct Q8Dot<DType::kQ6_K> {
         // {d, s} of the four activation blocks g = 0..3 in two 16-byte loads (s0 % 4 == 0).
         const float4* st =
             reinterpret_cast<const float4*>(xs + static_cast<size_t>(t) * (cols / kQ8Block) + s0);
-        const float4 fa = __ldg(st), fb = __ldg(st + 1);
+        const float4 fa = __ldca(st), fb = __ldca(st + 1);
         const float dx[4] = {fa.x, fa.z, fb.x, fb.z};
         int2 xg[4];
 #pragma unroll
-        for (int g = 0; g < 4; ++g) xg[g] = __ldg(reinterpret_cast<const int2*>(xt + 32 * g));
+        for (int g = 0; g < 4; ++g) xg[g] = __ldca(reinterpret_cast<const int2*>(xt + 32 * g));
 #pragma unroll
         for (int rr = 0; rr < R; ++rr) {
           float v = 0.0f;
@@ -379,10 +375,16 @@ bool MatVecQ8Type(DType wtype, int n_tokens) {
          n_tokens <= kMatVecMaxTokens && Q8Enabled();
 }
 
+bool MatVecQ8Enabled() { return Q8Enabled(); }
+
+bool Q8Aligned(DType wtype, const uint8_t* w, int cols, const float* x, const ActTransform& tf) {
+  return cols % 256 == 0 && Aligned(x, 16) && Aligned(tf.up, 16) && Aligned(tf.rms_weight, 16) &&
+         Aligned(w, wtype == DType::kQ4_K ? 16 : 4);
+}
+
 bool MatVecQ8Ok(DType wtype, const uint8_t* w, int cols, int n_tokens, const float* x,
                 const ActTransform& tf) {
-  return MatVecQ8Type(wtype, n_tokens) && cols % 256 == 0 && Aligned(x, 16) && Aligned(tf.up, 16) &&
-         Aligned(tf.rms_weight, 16) && Aligned(w, wtype == DType::kQ4_K ? 16 : 4);
+  return MatVecQ8Type(wtype, n_tokens) && Q8Aligned(wtype, w, cols, x, tf);
 }
 
 size_t MatVecQ8ScratchBytes(int cols, int n_tokens) {

@@ -144,11 +144,11 @@ __global__ void KvStoreKernel(T* kpool, T* vpool, const float* __restrict__ k,
 // store their two K elements (rotated) and the same two V elements into the pool, as
 // KvStoreKernel does.
 template <typename T>
-__global__ void RopeKvStoreKernel(float* q, float* k, const float* __restrict__ v, T* kpool,
-                                  T* vpool, int rows, int n_heads, int n_kv_heads, int head_dim,
-                                  int n_rot, int neox, float theta, float freq_scale,
-                                  int block_size, const int32_t* __restrict__ tables,
-                                  int max_blocks, const int32_t* __restrict__ row_table,
+__global__ void RopeKvStoreKernel(float* q, float* k, const float* v, T* kpool, T* vpool, int rows,
+                                  int n_heads, int n_kv_heads, int head_dim, int n_rot, int neox,
+                                  float theta, float freq_scale, int block_size,
+                                  const int32_t* __restrict__ tables, int max_blocks,
+                                  const int32_t* __restrict__ row_table,
                                   const int32_t* __restrict__ positions) {
   PdlLaunchDependents();
   PdlWait();

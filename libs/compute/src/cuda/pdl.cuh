@@ -9,6 +9,13 @@
 // weights), in every block that touches such memory, and at least one block calls it (so that the
 // kernel's completion still implies its predecessors'). PdlLaunchDependents() lets the next
 // kernel start early; called at the top, it fires once every block of this grid has started.
+// Anything an earlier kernel wrote is read with ordinary (coherent) loads — __ldca, or plain
+// pointers without `const __restrict__` —, never __ldg / ld.global.nc: the compiler treats
+// non-coherent loads as loads of memory that is constant for the kernel's lifetime and may move
+// them ahead of griddepcontrol.wait, i.e. before the producer has finished. Measured: the
+// 9..64-row tensor-core products read garbage with __ldg under PDL and correct values with
+// __ldca / __ldcg or without PDL; __ldca keeps the L1 caching (__ldcg cost the 8-bit matvec
+// ~40 %). Weights, never written, keep __ldg (docs/perf-notes.md, GPU §13).
 // APR_CUDA_PDL=0 in the environment launches everything plainly (A/B runs).
 #pragma once
 

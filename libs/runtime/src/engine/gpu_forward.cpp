@@ -20,6 +20,15 @@ using trueno::Concat;
 
 std::string MiB(size_t bytes) { return Concat((bytes + (size_t{1} << 19)) >> 20, " MiB"); }
 
+// The largest batch (<= GpuForward's graph limit) whose products of `type` run the integer
+// tensor-core kernel, or 8 (the single-row kernels' limit) when none does.
+int Int8Rows(trueno::DType type) {
+  for (int r = 64; r > 8; --r) {
+    if (tc::MatMulQuantizesActivations(type, r)) return r;
+  }
+  return 8;
+}
+
 }  // namespace
 
 static double Now() {
@@ -138,6 +147,14 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
     APR_ASSIGN_OR_RETURN(d.w_down, upload_matrix(l.w_down));
     g->layers_.push_back(d);
   }
+  // Batches above 8 rows are graph-safe where every product runs the integer tensor-core kernel
+  // (no cuBLAS inside the capture).
+  g->graph_rows_ = Int8Rows(g->output_.type);
+  for (const DevLayer& l : g->layers_) {
+    for (const DevMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      g->graph_rows_ = std::min(g->graph_rows_, Int8Rows(m->type));
+    }
+  }
   g->spec_.layers.clear();  // host pointers are not needed any more
   g->max_context_ = max_context;
   if (const char* e = std::getenv("APR_CUDA_GRAPHS"); e != nullptr && std::string(e) == "0") {
@@ -211,18 +228,31 @@ std::string GpuForward::KernelSummary() const {
     for (const DevMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*m);
   }
   add(output_);
-  std::string q8, f32;
+  std::string q8, f32, mmq, blas;
   for (trueno::DType t : types) {
     std::string& list = tc::MatMulQuantizesActivations(t, 1) ? q8 : f32;
     if (!list.empty()) list += '/';
     list.append(trueno::DTypeName(t));
+    std::string& big = Int8Rows(t) > 8 ? mmq : blas;
+    if (!big.empty()) big += '/';
+    big.append(trueno::DTypeName(t));
   }
   std::string out = "kernels: decode products ";
   if (!q8.empty()) out += Concat(q8, " dp4a on 8-bit activations");
   if (!q8.empty() && !f32.empty()) out += ", ";
   if (!f32.empty()) out += Concat(f32, " fused dequant + f32 dot");
-  return Concat(out, "; > 8 rows and prefill: f16 tiles + cuBLAS; attention: paged flash-style",
-                use_graphs_ ? "; decode as CUDA graphs" : "; graphs off");
+  out += Concat("; 9-", kMaxGraphRows, " rows ");
+  if (!mmq.empty()) {
+    int int8_rows = 8;
+    for (trueno::DType t : types) int8_rows = std::max(int8_rows, Int8Rows(t));
+    out += Concat(mmq, " int8 tensor cores on 8-bit activations up to ", int8_rows,
+                  " rows, then f16 tiles + cuBLAS");
+  }
+  if (!mmq.empty() && !blas.empty()) out += ", ";
+  if (!blas.empty()) out += Concat(blas, " f16 tiles + cuBLAS");
+  return Concat(out, "; prefill: f16 tiles + cuBLAS; attention: paged flash-style",
+                use_graphs_ ? Concat("; decode steps of <= ", graph_rows_, " rows as CUDA graphs")
+                            : std::string("; graphs off"));
 }
 
 absl::Status GpuForward::Reserve(int rows, int n_ints) {
@@ -281,13 +311,13 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
   // A prompt of one sequence at consecutive positions takes the tiled prefill kernel.
   const bool prefill = n > 1 && n_tables == 1 && positions[n - 1] == positions[0] + n - 1;
   const int ctx_blocks = (max_context_ + cache.block_size() - 1) / cache.block_size();
-  const bool graph = use_graphs_ && !prefill && n <= kMaxGraphRows && first_logit == 0 &&
+  const bool graph = use_graphs_ && !prefill && n <= graph_rows_ && first_logit == 0 &&
                      n_logits == n && max_pos < max_context_ && max_blocks <= ctx_blocks;
   if (graph) max_blocks = ctx_blocks;  // fixed table width: the graph's layout never changes
   const int n_ints = 3 * n + n_tables * max_blocks;
   // Graph steps reserve the largest graph shape up front so the buffers do not move under them.
   APR_RETURN_IF_ERROR(
-      graph ? Reserve(std::max(n, kMaxGraphRows), 3 * kMaxGraphRows + kMaxGraphRows * ctx_blocks)
+      graph ? Reserve(std::max(n, graph_rows_), 3 * graph_rows_ + graph_rows_ * ctx_blocks)
             : Reserve(n, n_ints));
   host_ints_.assign(static_cast<size_t>(n_ints), 0);
   int32_t* hi = host_ints_.data();
@@ -347,7 +377,7 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
   if (profile_) {
     APR_RETURN_IF_ERROR(ctx.Synchronize());
     profile_t0_ = Now();
-    if (n == 1) ++profile_steps_;  // per-step figures count single-token decode steps
+    if (!prefill) ++profile_steps_;  // per-step figures count decode steps (prefill excluded)
   }
   APR_RETURN_IF_ERROR(
       tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E, d_tokens, n, x));

@@ -100,11 +100,14 @@ class GpuForward {
   int rows_cap_ = 0;
   trueno::cuda::DeviceBuffer x_, q_, k_, v_, att_, gate_, up_, logits_;
   int max_context_ = 0;
-  // Decode steps of up to kMaxGraphRows rows replay a CUDA graph captured per row count (the
+  // Decode steps of up to graph_rows_ rows replay a CUDA graph captured per row count (the
   // step's indices are uploaded to a fixed buffer first; attention chunks are sized for
-  // max_context_, so one graph serves every position). Graphs are re-captured after the
-  // activation buffers move (generation_ changes). APR_CUDA_GRAPHS=0 disables them.
-  static constexpr int kMaxGraphRows = 8;
+  // max_context_, so one graph serves every position). graph_rows_ is kMaxGraphRows when every
+  // product of 9+ rows runs the integer tensor-core kernel, else 8 (cuBLAS stays out of
+  // captures). Graphs are re-captured after the activation buffers move (generation_ changes).
+  // APR_CUDA_GRAPHS=0 disables them.
+  static constexpr int kMaxGraphRows = 64;
+  int graph_rows_ = 8;
   bool use_graphs_ = true;
   int generation_ = 0;
   struct Graph {
