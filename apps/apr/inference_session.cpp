@@ -140,8 +140,8 @@ void AddGpuFlags(CLI::App* cmd, GpuFlags& f) {
   cmd->add_flag("--gpu", f.gpu, "run on the GPU; fail if there is none (default: GPU when usable)");
   cmd->add_flag("--no-gpu", f.no_gpu, "run on the CPU even when a GPU is usable");
   cmd->add_option("--gpu-layers", f.gpu_layers,
-                  "layers to offload (default all; partial offload is not implemented yet: all "
-                  "or 0)");
+                  "layers to offload to the GPU (default all; 0 = none; N < the layer count puts "
+                  "the last N layers and the head on the GPU, the rest on the CPU)");
   cmd->add_option("--gpu-device", f.gpu_device, "CUDA device index (default 0)");
 }
 

@@ -50,7 +50,7 @@ int ChooseThreads(int requested);
 struct GpuFlags {
   bool gpu = false;     // --gpu: require the GPU (fail clearly without one)
   bool no_gpu = false;  // --no-gpu: run on the CPU
-  int gpu_layers = -1;  // --gpu-layers N: -1 = all; offload is all-or-nothing for now
+  int gpu_layers = -1;  // --gpu-layers N: -1 = all, 0 = none, else the last N layers
   int gpu_device = 0;   // --gpu-device
 };
 void AddGpuFlags(CLI::App* cmd, GpuFlags& flags);

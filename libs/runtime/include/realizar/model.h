@@ -33,8 +33,10 @@ struct ModelOptions {
   enum class Backend { kCpu, kAuto, kGpu };
   Backend backend = Backend::kCpu;
   int gpu_device = 0;
-  // Layers on the GPU: -1 = all. Offload is all-or-nothing for now: a value below the model's
-  // layer count runs on the CPU (kAuto) or is Unimplemented (kGpu).
+  // Layers on the GPU: -1 (or at least the layer count) = all; 0 = none (CPU). In between, the
+  // last gpu_layers layers and the output head run on the GPU and the embedding and the layers
+  // before them on the CPU (partial offload, for models larger than the GPU memory); each step
+  // then sends the CPU's hidden states (rows x n_embd floats) to the device once.
   int gpu_layers = -1;
   // Upper bound of the device KV pool in bytes (0 = 90% of the device memory left after the
   // weights). The pool is max_sequences x max_context positions unless kv_blocks says otherwise.
@@ -112,15 +114,18 @@ class Model {
   // positions, blocks already reserved). Every projection is one MatMul over all rows; RoPE, the
   // cache writes and attention use each row's own sequence and position. Leaves the final
   // hidden states in x_ (rows x n_embd).
+  // With partial offload only layers [0, end_layer) run here (-1: all).
   absl::Status RunLayers(std::span<const int32_t> tokens, std::span<const int> seq_ids,
-                         std::span<const int> positions);
+                         std::span<const int> positions, int end_layer = -1);
   // Causal attention of every row's query heads over positions 0..positions[t] of its sequence.
   void Attention(int layer, std::span<const int> seq_ids, std::span<const int> positions);
   // Final norm of rows [first, first + count) of x_ and the output head: count x n_vocab logits.
   absl::Status Head(int first, int count, float* logits_out);
   // GPU hooks (src/engine/gpu_model.cpp): InitGpu picks the backend before the cache exists and
-  // may shrink kc.num_blocks to the device pool / drop the host K/V storage; RunGpu is
-  // RunLayers + Head on the device (logits of rows [first_logit, first_logit + n_logits)).
+  // may shrink kc.num_blocks to the device pool / drop the host K/V storage (all layers on the
+  // GPU) or keep it for the CPU's layers only (partial offload); RunGpu is RunLayers + Head on
+  // the device (logits of rows [first_logit, first_logit + n_logits)), after the CPU's layers
+  // when offload is partial.
   absl::Status InitGpu(const ModelOptions& options, KvCacheConfig& kc);
   absl::Status RunGpu(std::span<const int32_t> tokens, std::span<const int> seq_ids,
                       std::span<const int> positions, int first_logit, int n_logits,
@@ -134,6 +139,7 @@ class Model {
   std::vector<Layer> layers_;
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<internal::GpuForward> gpu_;
+  int gpu_first_layer_ = 0;  // partial offload: layers [0, gpu_first_layer_) run on the CPU
   std::string why_cpu_;
   // Scratch buffers, [tokens][width], grown as needed.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, proj_, gate_, up_;

@@ -76,7 +76,8 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
   APR_ASSIGN_OR_RETURN(g->info_, tc::QueryDevice(device));
 
   // Every matrix must have a CUDA kernel, and the weights must fit, before anything is uploaded.
-  std::vector<const GpuMatrix*> mats = {&spec.token_embd, &spec.output};
+  std::vector<const GpuMatrix*> mats = {&spec.output};
+  if (!spec.hidden_input) mats.push_back(&spec.token_embd);
   for (const auto& l : spec.layers) {
     for (const GpuMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
       mats.push_back(m);
@@ -97,10 +98,28 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
     }
   }
   if (need > g->info_.free_bytes) {
-    return absl::ResourceExhaustedError(Concat("the weights need ", MiB(need), " of GPU memory, ",
-                                               g->info_.name, " has ", MiB(g->info_.free_bytes),
-                                               " free; run on the CPU (--no-gpu) or use a smaller "
-                                               "quantization"));
+    // How many of the last layers would fit beside the head, with a tenth of the free memory
+    // left for the KV cache and activations: the --gpu-layers to suggest.
+    const size_t budget = g->info_.free_bytes - g->info_.free_bytes / 10;
+    size_t used = seen.count(spec.output.data) != 0 ? seen[spec.output.data] : 0;
+    int fit = 0;
+    for (auto it = spec.layers.rbegin(); it != spec.layers.rend(); ++it) {
+      size_t layer = 0;
+      for (const GpuMatrix* m :
+           {&it->wq, &it->wk, &it->wv, &it->wo, &it->w_gate, &it->w_up, &it->w_down}) {
+        layer += seen[m->data];
+      }
+      if (used + layer > budget) break;
+      used += layer;
+      ++fit;
+    }
+    const std::string hint = fit > 0 ? Concat("offload fewer layers (--gpu-layers ", fit, " of ",
+                                              spec.layers.size(), " fit), ")
+                                     : std::string();
+    return absl::ResourceExhaustedError(
+        Concat("the weights need ", MiB(need), " of GPU memory, ", g->info_.name, " has ",
+               MiB(g->info_.free_bytes), " free; ", hint,
+               "run on the CPU (--no-gpu) or use a smaller quantization"));
   }
   APR_ASSIGN_OR_RETURN(g->ctx_, tc::Context::Create(device));
   tc::Context& ctx = *g->ctx_;
@@ -128,7 +147,9 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
     g->weights_.push_back(std::move(buf));
     return p;
   };
-  APR_ASSIGN_OR_RETURN(g->token_embd_, upload_matrix(spec.token_embd));
+  if (!spec.hidden_input) {
+    APR_ASSIGN_OR_RETURN(g->token_embd_, upload_matrix(spec.token_embd));
+  }
   APR_ASSIGN_OR_RETURN(g->output_, upload_matrix(spec.output));
   APR_ASSIGN_OR_RETURN(g->output_norm_, upload_vector(spec.output_norm));
   for (const auto& l : spec.layers) {
@@ -241,7 +262,7 @@ std::string GpuForward::KernelSummary() const {
   if (!q8.empty()) out += Concat(q8, " dp4a on 8-bit activations");
   if (!q8.empty() && !f32.empty()) out += ", ";
   if (!f32.empty()) out += Concat(f32, " fused dequant + f32 dot");
-  out += Concat("; 9-", kMaxGraphRows, " rows ");
+  out += "; 9+ rows ";
   if (!mmq.empty()) {
     int int8_rows = 8;
     for (trueno::DType t : types) int8_rows = std::max(int8_rows, Int8Rows(t));
@@ -289,9 +310,12 @@ absl::Status GpuForward::Reserve(int rows, int n_ints) {
 
 absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const int> seq_ids,
                              std::span<const int> positions, const KvCache& cache, int first_logit,
-                             int n_logits, float* logits_out) {
+                             int n_logits, float* logits_out, const float* hidden) {
   tc::Context& ctx = *ctx_;
   const int n = static_cast<int>(tokens.size());
+  if (spec_.hidden_input != (hidden != nullptr)) {
+    return absl::InternalError("GpuForward::Run: hidden states given iff the spec takes them");
+  }
 
   // One host array, one copy: tokens | positions | row -> table | block tables.
   std::vector<int> table_of_seq;  // distinct sequences in row order
@@ -334,6 +358,10 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
       tc::UploadAsync(ctx, ints_.data(), host_ints_.data(), host_ints_.size() * sizeof(int32_t)));
   const int32_t* d_ints = ints_.as<int32_t>();
   tc::RowMap map{d_ints + 3 * n, max_blocks, d_ints + 2 * n, d_ints + n};
+  if (hidden != nullptr) {  // partial offload: the CPU layers' output is this step's input
+    APR_RETURN_IF_ERROR(tc::UploadAsync(ctx, x_.data(), hidden,
+                                        static_cast<size_t>(n) * spec_.n_embd * sizeof(float)));
+  }
 
   if (graph) {
     Graph& gr = graphs_[n];
@@ -379,9 +407,11 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
     profile_t0_ = Now();
     if (!prefill) ++profile_steps_;  // per-step figures count decode steps (prefill excluded)
   }
-  APR_RETURN_IF_ERROR(
-      tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E, d_tokens, n, x));
-  APR_RETURN_IF_ERROR(Mark("embed"));
+  if (!spec_.hidden_input) {
+    APR_RETURN_IF_ERROR(tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E,
+                                      d_tokens, n, x));
+    APR_RETURN_IF_ERROR(Mark("embed"));
+  }
   // Each MatMulMulti folds the layer's RMSNorm / SwiGLU into the activation reorder and the bias /
   // residual add into the product kernels (decode); prefill runs them as separate kernels.
   auto out = [](const DevMatrix& w, float* y, const float* bias, bool accumulate) {

@@ -39,6 +39,10 @@ struct GpuLayerSpec {
 
 struct GpuModelSpec {
   int n_embd = 0, n_ff = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_vocab = 0;
+  // Partial offload (--gpu-layers N below the layer count): `layers` are the model's last N, the
+  // CPU runs the embedding and the layers before them, and every step starts from the CPU's
+  // hidden states (Run's `hidden`) instead of token ids; token_embd is then not uploaded.
+  bool hidden_input = false;
   float rms_eps = 1e-6f;
   trueno::cuda::RopeConfig rope;
   GpuMatrix token_embd, output;
@@ -60,10 +64,11 @@ class GpuForward {
 
   // Runs rows t < tokens.size() (token, sequence, position as in Model::RunLayers; their blocks
   // are reserved in `cache`) and writes n_logits rows of n_vocab logits, those of rows
-  // first_logit.., to logits_out.
+  // first_logit.., to logits_out. With spec.hidden_input, `hidden` holds the rows' input hidden
+  // states (tokens.size() x n_embd floats, host memory); otherwise it is null.
   absl::Status Run(std::span<const int32_t> tokens, std::span<const int> seq_ids,
                    std::span<const int> positions, const KvCache& cache, int first_logit,
-                   int n_logits, float* logits_out);
+                   int n_logits, float* logits_out, const float* hidden = nullptr);
 
   std::string Describe() const;
 

@@ -13,6 +13,12 @@ Model::Model() = default;
 Model::~Model() = default;
 
 std::string Model::backend_description() const {
+  if (gpu_ != nullptr && gpu_first_layer_ > 0) {
+    const int n = static_cast<int>(layers_.size());
+    return Concat(gpu_->Describe(), "; partial offload: layers ", gpu_first_layer_, "-", n - 1,
+                  " and the head on the GPU, the embedding and layers 0-", gpu_first_layer_ - 1,
+                  " on the CPU");
+  }
   if (gpu_ != nullptr) return gpu_->Describe();
   return why_cpu_.empty() ? std::string("cpu") : Concat("cpu (GPU not used: ", why_cpu_, ")");
 }
@@ -42,11 +48,9 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
     why_cpu_ = "--gpu-layers 0";
     return absl::OkStatus();
   }
-  if (options.gpu_layers > 0 && options.gpu_layers < n_layers) {
-    return not_used(absl::UnimplementedError(
-        Concat("--gpu-layers ", options.gpu_layers, ": partial offload is not implemented yet ",
-               "(the model has ", n_layers, " layers; offload is all of them or none)")));
-  }
+  // --gpu-layers N < n_layers: the last N layers (and the head) go to the GPU.
+  const int first =
+      options.gpu_layers > 0 && options.gpu_layers < n_layers ? n_layers - options.gpu_layers : 0;
 
   const auto& c = config_;
   if (c.rope_scaling == aprender::RopeScaling::kYarn) {
@@ -71,7 +75,9 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
   spec.token_embd = mat(token_embd_);
   spec.output = mat(output_);
   spec.output_norm = &output_norm_;
-  for (const Layer& l : layers_) {
+  spec.hidden_input = first > 0;
+  for (size_t li = static_cast<size_t>(first); li < layers_.size(); ++li) {
+    const Layer& l = layers_[li];
     internal::GpuLayerSpec s;
     s.attn_norm = &l.attn_norm;
     s.ffn_norm = &l.ffn_norm;
@@ -94,15 +100,25 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
                                           max_context_);
   if (!gpu.ok()) return not_used(gpu.status());
   gpu_ = std::move(*gpu);
-  kc = trial;
-  kc.host_storage = false;  // the K/V live on the device; the host keeps the block tables
+  gpu_first_layer_ = first;
+  kc = trial;  // the device pool's block count; the host keeps the block tables
+  if (first > 0) {
+    kc.n_layers = first;  // host K/V for the CPU's layers only (layer indices 0..first-1)
+  } else {
+    kc.host_storage = false;  // every K/V lives on the device
+  }
   return absl::OkStatus();
 }
 
 absl::Status Model::RunGpu(std::span<const int32_t> tokens, std::span<const int> seq_ids,
                            std::span<const int> positions, int first_logit, int n_logits,
                            float* logits_out) {
-  return gpu_->Run(tokens, seq_ids, positions, *cache_, first_logit, n_logits, logits_out);
+  if (gpu_first_layer_ == 0) {
+    return gpu_->Run(tokens, seq_ids, positions, *cache_, first_logit, n_logits, logits_out);
+  }
+  APR_RETURN_IF_ERROR(RunLayers(tokens, seq_ids, positions, gpu_first_layer_));
+  return gpu_->Run(tokens, seq_ids, positions, *cache_, first_logit, n_logits, logits_out,
+                   x_.data());
 }
 
 }  // namespace realizar

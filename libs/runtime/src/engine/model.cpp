@@ -248,7 +248,7 @@ void Model::Attention(int layer, std::span<const int> seq_ids, std::span<const i
 }
 
 absl::Status Model::RunLayers(std::span<const int32_t> tokens, std::span<const int> seq_ids,
-                              std::span<const int> positions) {
+                              std::span<const int> positions, int end_layer) {
   const auto& c = config_;
   const int n = static_cast<int>(tokens.size());
   const int E = static_cast<int>(c.n_embd), F = static_cast<int>(c.n_ff);
@@ -294,7 +294,8 @@ absl::Status Model::RunLayers(std::span<const int32_t> tokens, std::span<const i
     APR_RETURN_IF_ERROR(EmbedRow(tokens[t], x_.data() + static_cast<size_t>(t) * E));
   }
 
-  for (size_t li = 0; li < layers_.size(); ++li) {
+  const size_t end = end_layer < 0 ? layers_.size() : static_cast<size_t>(end_layer);
+  for (size_t li = 0; li < end; ++li) {
     const Layer& l = layers_[li];
     const int layer = static_cast<int>(li);
     // Attention block: rmsnorm -> q, k, v -> rope -> cache -> attention -> out proj -> residual.
