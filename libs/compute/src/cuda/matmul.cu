@@ -191,6 +191,25 @@ bool UseFused(int n_tokens) {
   return n_tokens <= g_matvec_max_tokens.load(std::memory_order_relaxed);
 }
 
+// Outputs i.. of outs[i]'s weight type not yet `done` (at most kMaxMatVecOuts, in order) into
+// `group` for one launch; marks them done and returns how many.
+int GatherGroup(const MatMulOutput* outs, int n_outs, int cols, int i, std::vector<bool>& done,
+                internal::MatVecOut* group) {
+  int g = 0;
+  for (int j = i; j < n_outs && g < internal::kMaxMatVecOuts; ++j) {
+    const MatMulOutput& o = outs[j];
+    if (done[j] || o.wtype != outs[i].wtype) continue;
+    group[g++] = internal::MatVecOut{static_cast<const uint8_t*>(o.w),
+                                     RowBytes(o.wtype, cols),
+                                     o.rows,
+                                     o.y,
+                                     o.bias,
+                                     o.accumulate};
+    done[j] = true;
+  }
+  return g;
+}
+
 bool MmqOk(DType wtype, const void* w, int cols, int n_tokens, const float* x,
            const internal::ActTransform& tf) {
   return internal::MmqType(wtype, n_tokens) &&
@@ -314,18 +333,7 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
     for (int i = 0; i < n_outs; ++i) {
       if (done[i]) continue;
       internal::MatVecOut group[internal::kMaxMatVecOuts];
-      int g = 0;
-      for (int j = i; j < n_outs && g < internal::kMaxMatVecOuts; ++j) {
-        const MatMulOutput& o = outs[j];
-        if (done[j] || o.wtype != outs[i].wtype) continue;
-        group[g++] = internal::MatVecOut{static_cast<const uint8_t*>(o.w),
-                                         RowBytes(o.wtype, cols),
-                                         o.rows,
-                                         o.y,
-                                         o.bias,
-                                         o.accumulate};
-        done[j] = true;
-      }
+      const int g = GatherGroup(outs, n_outs, cols, i, done, group);
       APR_RETURN_IF_ERROR(
           internal::LaunchMmq(outs[i].wtype, group, g, cols, xq, n_tokens, m.stream));
     }
@@ -348,19 +356,10 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
     for (int i = 0; i < n_outs; ++i) {
       if (done[i]) continue;
       internal::MatVecOut group[internal::kMaxMatVecOuts];
-      int g = 0;
+      const int g = GatherGroup(outs, n_outs, cols, i, done, group);
       bool q8 = true;
-      for (int j = i; j < n_outs && g < internal::kMaxMatVecOuts; ++j) {
-        if (done[j] || outs[j].wtype != outs[i].wtype) continue;
-        const MatMulOutput& o = outs[j];
-        group[g++] = internal::MatVecOut{static_cast<const uint8_t*>(o.w),
-                                         RowBytes(o.wtype, cols),
-                                         o.rows,
-                                         o.y,
-                                         o.bias,
-                                         o.accumulate};
-        q8 = q8 && internal::MatVecQ8Ok(o.wtype, group[g - 1].w, cols, n_tokens, in.x, tf);
-        done[j] = true;
+      for (int j = 0; j < g; ++j) {
+        q8 = q8 && internal::MatVecQ8Ok(outs[i].wtype, group[j].w, cols, n_tokens, in.x, tf);
       }
       if (q8) {
         if (xq == nullptr) {

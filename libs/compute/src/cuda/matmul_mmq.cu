@@ -77,6 +77,18 @@ struct Tokens {
   }
 };
 
+// {d, d * sum(q)} of token `tok`'s 8 activation blocks of super-block b (coherent loads: pdl.cuh).
+__device__ __forceinline__ void BlockScales(const float2* __restrict__ xs, int tok, int nblk, int b,
+                                            float2 (&out)[8]) {
+  const float4* p = reinterpret_cast<const float4*>(xs + static_cast<size_t>(tok) * nblk + 8 * b);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float4 v = __ldca(p + k);
+    out[2 * k] = make_float2(v.x, v.y);
+    out[2 * k + 1] = make_float2(v.z, v.w);
+  }
+}
+
 // One super-block of the warp's 16 rows, per weight type: Load the lane's bytes of rows g and
 // g + 8 (rows past the matrix read nothing and have scale 0), then Accumulate their products
 // with every token tile.
@@ -128,18 +140,8 @@ struct Mmq<DType::kQ4_K> {
     for (int i = 0; i < NTILES; ++i) {
       // {d, d * sum(q)} of the tile's two output tokens for the super-block's 8 blocks.
       float2 x0[8], x1[8];
-      const float4* p0 =
-          reinterpret_cast<const float4*>(xs + static_cast<size_t>(tok.c[i][0]) * nblk + 8 * b);
-      const float4* p1 =
-          reinterpret_cast<const float4*>(xs + static_cast<size_t>(tok.c[i][1]) * nblk + 8 * b);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const float4 a = __ldca(p0 + k), c = __ldca(p1 + k);
-        x0[2 * k] = make_float2(a.x, a.y);
-        x0[2 * k + 1] = make_float2(a.z, a.w);
-        x1[2 * k] = make_float2(c.x, c.y);
-        x1[2 * k + 1] = make_float2(c.z, c.w);
-      }
+      BlockScales(xs, tok.c[i][0], nblk, b, x0);
+      BlockScales(xs, tok.c[i][1], nblk, b, x1);
       const int8_t* xb = xq + static_cast<size_t>(tok.b[i]) * cols + 256 * b + 8 * t;
 #pragma unroll
       for (int s = 0; s < 8; ++s) {
@@ -204,19 +206,9 @@ struct Mmq<DType::kQ6_K> {
     const int nblk = cols / 32;
 #pragma unroll
     for (int i = 0; i < NTILES; ++i) {
-      float x0[8], x1[8];  // d of the tile's output tokens for the super-block's 8 blocks
-      const float4* p0 =
-          reinterpret_cast<const float4*>(xs + static_cast<size_t>(tok.c[i][0]) * nblk + 8 * b);
-      const float4* p1 =
-          reinterpret_cast<const float4*>(xs + static_cast<size_t>(tok.c[i][1]) * nblk + 8 * b);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const float4 a = __ldca(p0 + k), c = __ldca(p1 + k);
-        x0[2 * k] = a.x;
-        x0[2 * k + 1] = a.z;
-        x1[2 * k] = c.x;
-        x1[2 * k + 1] = c.z;
-      }
+      float2 x0[8], x1[8];  // {d, -} of the tile's output tokens for the super-block's 8 blocks
+      BlockScales(xs, tok.c[i][0], nblk, b, x0);
+      BlockScales(xs, tok.c[i][1], nblk, b, x1);
       const int8_t* xb = xq + static_cast<size_t>(tok.b[i]) * cols + 256 * b + 4 * t;
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
@@ -238,10 +230,10 @@ struct Mmq<DType::kQ6_K> {
                 __ldca(reinterpret_cast<const uint32_t*>(xb + 128 * n + 32 * g + 16 * h));
             int c[4];
             Mma16x8x16(a[0], a[1], bx, c);
-            acc[i][0] += sc[0][k] * x0[blk] * static_cast<float>(c[0]);
-            acc[i][1] += sc[0][k] * x1[blk] * static_cast<float>(c[1]);
-            acc[i][2] += sc[1][k] * x0[blk] * static_cast<float>(c[2]);
-            acc[i][3] += sc[1][k] * x1[blk] * static_cast<float>(c[3]);
+            acc[i][0] += sc[0][k] * x0[blk].x * static_cast<float>(c[0]);
+            acc[i][1] += sc[0][k] * x1[blk].x * static_cast<float>(c[1]);
+            acc[i][2] += sc[1][k] * x0[blk].x * static_cast<float>(c[2]);
+            acc[i][3] += sc[1][k] * x1[blk].x * static_cast<float>(c[3]);
           }
         }
       }
