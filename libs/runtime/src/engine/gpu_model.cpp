@@ -36,6 +36,10 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
     why_cpu_ = std::string(s.message());
     return absl::OkStatus();
   };
+  if (options.gpu_layers == 0) {  // asked for no GPU layers: nothing to probe
+    why_cpu_ = "--gpu-layers 0";
+    return absl::OkStatus();
+  }
   if (!trueno::cuda::Compiled()) {
     return not_used(absl::FailedPreconditionError(
         "this build has no CUDA backend (rebuild with the CUDA toolkit)"));
@@ -44,10 +48,6 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
     return not_used(absl::FailedPreconditionError("no CUDA device found (no GPU or no driver)"));
   }
   const int n_layers = static_cast<int>(layers_.size());
-  if (options.gpu_layers == 0) {
-    why_cpu_ = "--gpu-layers 0";
-    return absl::OkStatus();
-  }
   // --gpu-layers N < n_layers: the last N layers (and the head) go to the GPU.
   const int first =
       options.gpu_layers > 0 && options.gpu_layers < n_layers ? n_layers - options.gpu_layers : 0;
