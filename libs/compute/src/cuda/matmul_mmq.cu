@@ -1,11 +1,12 @@
-// Batches of 9..kMmqMaxTokens rows (the server's decode steps) for Q4_K and Q6_K weights: an
-// integer tensor-core product on the stored quants. The activations are the same 8-bit blocks of
-// 32 as the dp4a matvec's (matvec_q8.cu, one LaunchQuantizeQ8 per MatMulMulti); each
-// mma.sync.m16n8k32 (Q4_K) or m16n8k16 (Q6_K) multiplies 16 weight rows by 8 tokens over one
-// weight sub-block, whose int32 sums are then scaled in float by the sub-block's scale and the
-// activation block's d (and, for Q4_K, the min term uses the block's d * sum(q)). Before this, 9+
-// rows dequantized every weight matrix to f16 tiles for cuBLAS on every step: ~4.6 bytes of
-// traffic per weight against the 0.56 / 0.82 bytes the quants take (docs/perf-notes.md, GPU §13).
+// Batches of 9..16 rows by default (up to kMmqMaxTokens = 64 with SetMatMulInt8MaxTokens; the
+// server's decode steps) for Q4_K and Q6_K weights: an integer tensor-core product on the stored
+// quants. The activations are the same 8-bit blocks of 32 as the dp4a matvec's (matvec_q8.cu, one
+// LaunchQuantizeQ8 per MatMulMulti); each mma.sync.m16n8k32 (Q4_K) or m16n8k16 (Q6_K) multiplies 16
+// weight rows by 8 tokens over one weight sub-block, whose int32 sums are then scaled in float by
+// the sub-block's scale and the activation block's d (and, for Q4_K, the min term uses the block's
+// d * sum(q)). Before this, 9+ rows dequantized every weight matrix to f16 tiles for cuBLAS on
+// every step: ~4.6 bytes of traffic per weight against the 0.56 / 0.82 bytes the quants take
+// (docs/perf-notes.md, GPU §13).
 //
 // A block has four warps; a warp owns 16 rows (two groups of 8: lane g = lane / 4 serves rows g
 // and g + 8) and all NT tokens (NT / 8 tiles: lane t = lane % 4 holds tokens 2t, 2t + 1 of each).

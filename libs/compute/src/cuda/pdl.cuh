@@ -14,8 +14,8 @@
 // non-coherent loads as loads of memory that is constant for the kernel's lifetime and may move
 // them ahead of griddepcontrol.wait, i.e. before the producer has finished. Measured: the
 // 9..64-row tensor-core products read garbage with __ldg under PDL and correct values with
-// __ldca / __ldcg or without PDL; __ldca keeps the L1 caching (__ldcg cost the 8-bit matvec
-// ~40 %). Weights, never written, keep __ldg (docs/perf-notes.md, GPU §13).
+// __ldca / __ldcg or without PDL; __ldca keeps the L1 caching (__ldcg made the 8-bit matvec
+// 2.3x slower). Weights, never written, keep __ldg (docs/perf-notes.md, GPU §13).
 // APR_CUDA_PDL=0 in the environment launches everything plainly (A/B runs).
 #pragma once
 
