@@ -42,6 +42,7 @@ bool MatMulSupports(DType) { return false; }
 void SetMatVecMaxTokens(int) {}
 bool MatMulQuantizesActivations(DType, int) { return false; }
 void SetMatVecQ8(bool) {}
+void SetMatMulInt8MaxTokens(int) {}
 absl::Status MatMul(Context&, DType, const void*, int, int, const float*, int, float*) {
   return NotBuilt();
 }
