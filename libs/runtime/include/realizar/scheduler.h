@@ -133,8 +133,10 @@ class Scheduler {
   bool drain_ = false;                             // guarded by mu_
   bool paused_ = false;                            // guarded by mu_
   int running_count_ = 0;                          // guarded by mu_ (mirror for Stats)
-  int blocks_used_ = 0;                            // guarded by mu_ (mirror for Stats)
-  std::atomic<int64_t> prefill_tokens_run_{0};     // written by the engine thread
+  // Mirror of the cache's block count for Stats; stored by the engine thread in Finish before
+  // the request's on_done runs, so a client that saw its stream end reads its blocks as freed.
+  std::atomic<int> blocks_used_{0};
+  std::atomic<int64_t> prefill_tokens_run_{0};  // written by the engine thread
   int reserved_blocks_ = 0;  // engine thread only: blocks promised to running sequences
 
   std::vector<std::unique_ptr<Sequence>> running_;  // engine thread only

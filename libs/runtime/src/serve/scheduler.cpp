@@ -125,7 +125,7 @@ SchedulerStats Scheduler::Stats() const {
   s.queued = static_cast<int>(waiting_.size());
   s.running = running_count_;
   s.kv_blocks_total = blocks_total_;
-  s.kv_blocks_used = blocks_used_;
+  s.kv_blocks_used = blocks_used_.load(std::memory_order_acquire);
   s.max_context = max_context_;
   s.prefill_tokens_run = prefill_tokens_run_.load(std::memory_order_relaxed);
   return s;
@@ -136,6 +136,7 @@ void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) 
   seq.finished = true;
   model_.kv_cache().FreeSequence(seq.seq_id);
   reserved_blocks_ -= seq.blocks_needed;
+  blocks_used_.store(model_.kv_cache().blocks_used(), std::memory_order_release);
   GenerationResult r;
   r.reason = reason;
   r.status = std::move(status);
@@ -328,7 +329,7 @@ void Scheduler::Loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       running_count_ = static_cast<int>(running_.size());
-      blocks_used_ = model_.kv_cache().blocks_used();
+      blocks_used_.store(model_.kv_cache().blocks_used(), std::memory_order_release);
     }
     if (stop_now) return;
   }
