@@ -210,6 +210,15 @@ int GatherGroup(const MatMulOutput* outs, int n_outs, int cols, int i, std::vect
   return g;
 }
 
+// The 8-bit activations both Q4_K/Q6_K paths read: x (after tf) quantized into the q8 scratch.
+absl::StatusOr<void*> QuantizedInput(Context::Impl& m, const float* x,
+                                     const internal::ActTransform& tf, int cols, int n_tokens) {
+  APR_ASSIGN_OR_RETURN(
+      void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens), internal::kScratchActQ8));
+  APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(x, tf, cols, n_tokens, xq, m.stream));
+  return xq;
+}
+
 bool MmqOk(DType wtype, const void* w, int cols, int n_tokens, const float* x,
            const internal::ActTransform& tf) {
   return internal::MmqType(wtype, n_tokens) &&
@@ -224,19 +233,14 @@ absl::Status MatMulOne(Context::Impl& m, const MatMulOutput& o, int cols, const 
   const size_t row_bytes = RowBytes(o.wtype, cols);
   const auto* wb = static_cast<const uint8_t*>(o.w);
   const internal::ActTransform none;
+  const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
   if (MmqOk(o.wtype, wb, cols, n_tokens, x, none)) {
-    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
-    APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
-                                             internal::kScratchActQ8));
-    APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(x, none, cols, n_tokens, xq, m.stream));
+    APR_ASSIGN_OR_RETURN(void* xq, QuantizedInput(m, x, none, cols, n_tokens));
     return internal::LaunchMmq(o.wtype, &out, 1, cols, xq, n_tokens, m.stream);
   }
   if (UseFused(n_tokens)) {
-    const internal::MatVecOut out{wb, row_bytes, o.rows, o.y, o.bias, o.accumulate};
     if (internal::MatVecQ8Ok(o.wtype, wb, cols, n_tokens, x, none)) {
-      APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
-                                               internal::kScratchActQ8));
-      APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(x, none, cols, n_tokens, xq, m.stream));
+      APR_ASSIGN_OR_RETURN(void* xq, QuantizedInput(m, x, none, cols, n_tokens));
       return internal::LaunchMatVecQ8(o.wtype, &out, 1, cols, xq, n_tokens, m.stream);
     }
     APR_ASSIGN_OR_RETURN(void* xp, m.Scratch(internal::MatVecScratchBytes(cols, n_tokens),
@@ -319,16 +323,14 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
   TRUENO_CUDA_RETURN_IF_ERROR(cudaSetDevice(m.device));
   const internal::ActTransform tf{in.rms_weight, in.rms_eps, in.up};
 
-  // 9..64 rows of K-type weights: one quantization (transform applied), one tensor-core launch
-  // per weight type.
+  // 9..SetMatMulInt8MaxTokens rows of K-type weights: one quantization (transform applied), one
+  // tensor-core launch per weight type.
   bool mmq = true;
   for (int i = 0; i < n_outs && mmq; ++i) {
     mmq = MmqOk(outs[i].wtype, outs[i].w, cols, n_tokens, in.x, tf);
   }
   if (mmq) {
-    APR_ASSIGN_OR_RETURN(void* xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
-                                             internal::kScratchActQ8));
-    APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(in.x, tf, cols, n_tokens, xq, m.stream));
+    APR_ASSIGN_OR_RETURN(void* xq, QuantizedInput(m, in.x, tf, cols, n_tokens));
     std::vector<bool> done(static_cast<size_t>(n_outs), false);
     for (int i = 0; i < n_outs; ++i) {
       if (done[i]) continue;
@@ -363,9 +365,7 @@ absl::Status MatMulMulti(Context& ctx, const MatMulInput& in, int cols, int n_to
       }
       if (q8) {
         if (xq == nullptr) {
-          APR_ASSIGN_OR_RETURN(xq, m.Scratch(internal::MatVecQ8ScratchBytes(cols, n_tokens),
-                                             internal::kScratchActQ8));
-          APR_RETURN_IF_ERROR(internal::LaunchQuantizeQ8(in.x, tf, cols, n_tokens, xq, m.stream));
+          APR_ASSIGN_OR_RETURN(xq, QuantizedInput(m, in.x, tf, cols, n_tokens));
         }
         APR_RETURN_IF_ERROR(
             internal::LaunchMatVecQ8(outs[i].wtype, group, g, cols, xq, n_tokens, m.stream));

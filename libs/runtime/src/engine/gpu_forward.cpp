@@ -1,6 +1,7 @@
 #include "engine/gpu_forward.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -20,13 +21,19 @@ using trueno::Concat;
 
 std::string MiB(size_t bytes) { return Concat((bytes + (size_t{1} << 19)) >> 20, " MiB"); }
 
-// The largest batch (<= GpuForward's graph limit) whose products of `type` run the integer
-// tensor-core kernel, or 8 (the single-row kernels' limit) when none does.
-int Int8Rows(trueno::DType type) {
-  for (int r = 64; r > 8; --r) {
+// The largest batch up to `limit` whose products of `type` run the integer tensor-core kernel,
+// or 8 (the single-row kernels' limit) when none does.
+int Int8Rows(trueno::DType type, int limit) {
+  for (int r = limit; r > 8; --r) {
     if (tc::MatMulQuantizesActivations(type, r)) return r;
   }
   return 8;
+}
+
+// A layer's seven weight matrices (GpuLayerSpec on the host, DevLayer on the device).
+template <typename L>
+auto LayerMatrices(const L& l) {
+  return std::array{&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down};
 }
 
 }  // namespace
@@ -79,9 +86,7 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
   std::vector<const GpuMatrix*> mats = {&spec.output};
   if (!spec.hidden_input) mats.push_back(&spec.token_embd);
   for (const auto& l : spec.layers) {
-    for (const GpuMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      mats.push_back(m);
-    }
+    for (const GpuMatrix* m : LayerMatrices(l)) mats.push_back(m);
   }
   size_t need = 0;
   std::unordered_map<const uint8_t*, size_t> seen;
@@ -105,10 +110,7 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
     int fit = 0;
     for (auto it = spec.layers.rbegin(); it != spec.layers.rend(); ++it) {
       size_t layer = 0;
-      for (const GpuMatrix* m :
-           {&it->wq, &it->wk, &it->wv, &it->wo, &it->w_gate, &it->w_up, &it->w_down}) {
-        layer += seen[m->data];
-      }
+      for (const GpuMatrix* m : LayerMatrices(*it)) layer += seen[m->data];
       if (used + layer > budget) break;
       used += layer;
       ++fit;
@@ -170,10 +172,10 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
   }
   // Batches above 8 rows are graph-safe where every product runs the integer tensor-core kernel
   // (no cuBLAS inside the capture).
-  g->graph_rows_ = Int8Rows(g->output_.type);
+  g->graph_rows_ = Int8Rows(g->output_.type, kMaxGraphRows);
   for (const DevLayer& l : g->layers_) {
-    for (const DevMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
-      g->graph_rows_ = std::min(g->graph_rows_, Int8Rows(m->type));
+    for (const DevMatrix* m : LayerMatrices(l)) {
+      g->graph_rows_ = std::min(g->graph_rows_, Int8Rows(m->type, kMaxGraphRows));
     }
   }
   g->spec_.layers.clear();  // host pointers are not needed any more
@@ -239,14 +241,15 @@ std::string GpuForward::Describe() const {
 
 // Which kernels the products and attention run, per weight type present (for --verbose and the
 // bench provenance): decode batches of <= 8 rows take the fused kernels (8-bit activations and
-// dp4a for Q4_K / Q6_K unless APR_CUDA_Q8=0), larger ones f16 tiles + cuBLAS.
+// dp4a for Q4_K / Q6_K unless APR_CUDA_Q8=0), larger ones the int8 tensor-core kernel (Q4_K /
+// Q6_K, up to its row limit) or f16 tiles + cuBLAS.
 std::string GpuForward::KernelSummary() const {
   std::vector<trueno::DType> types;
   auto add = [&](const DevMatrix& m) {
     if (std::find(types.begin(), types.end(), m.type) == types.end()) types.push_back(m.type);
   };
   for (const DevLayer& l : layers_) {
-    for (const DevMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*m);
+    for (const DevMatrix* m : LayerMatrices(l)) add(*m);
   }
   add(output_);
   std::string q8, f32, mmq, blas;
@@ -254,7 +257,7 @@ std::string GpuForward::KernelSummary() const {
     std::string& list = tc::MatMulQuantizesActivations(t, 1) ? q8 : f32;
     if (!list.empty()) list += '/';
     list.append(trueno::DTypeName(t));
-    std::string& big = Int8Rows(t) > 8 ? mmq : blas;
+    std::string& big = Int8Rows(t, kMaxGraphRows) > 8 ? mmq : blas;
     if (!big.empty()) big += '/';
     big.append(trueno::DTypeName(t));
   }
@@ -265,7 +268,7 @@ std::string GpuForward::KernelSummary() const {
   out += "; 9+ rows ";
   if (!mmq.empty()) {
     int int8_rows = 8;
-    for (trueno::DType t : types) int8_rows = std::max(int8_rows, Int8Rows(t));
+    for (trueno::DType t : types) int8_rows = std::max(int8_rows, Int8Rows(t, kMaxGraphRows));
     out += Concat(mmq, " int8 tensor cores on 8-bit activations up to ", int8_rows,
                   " rows, then f16 tiles + cuBLAS");
   }
