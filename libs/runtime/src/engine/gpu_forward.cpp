@@ -60,7 +60,7 @@ GpuForward::~GpuForward() {
 }
 
 absl::Status GpuForward::Mark(const char* what) {
-  if (!profile_) return absl::OkStatus();
+  if (!profile_ || !profile_decode_) return absl::OkStatus();
   APR_RETURN_IF_ERROR(ctx_->Synchronize());
   const double now = Now();
   auto it = std::find_if(profile_s_.begin(), profile_s_.end(),
@@ -408,7 +408,9 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
   if (profile_) {
     APR_RETURN_IF_ERROR(ctx.Synchronize());
     profile_t0_ = Now();
-    if (!prefill) ++profile_steps_;  // per-step figures count decode steps (prefill excluded)
+    // Per-step figures are of decode steps: a prefill's kernels are neither timed nor counted.
+    profile_decode_ = !prefill;
+    if (!prefill) ++profile_steps_;
   }
   if (!spec_.hidden_input) {
     APR_RETURN_IF_ERROR(tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E,

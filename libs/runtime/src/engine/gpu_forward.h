@@ -127,6 +127,7 @@ class GpuForward {
   double profile_t0_ = 0;
   std::vector<std::pair<std::string, double>> profile_s_;
   int profile_steps_ = 0;
+  bool profile_decode_ = false;  // the current Enqueue is a decode step
   absl::Status Mark(const char* what);
   int ints_cap_ = 0;
   trueno::cuda::DeviceBuffer ints_;
