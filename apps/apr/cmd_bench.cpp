@@ -6,12 +6,7 @@
 // bandwidth / (weight bytes read per token): decode reads every weight matrix once per token.
 #include <sys/resource.h>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -26,11 +21,11 @@
 #include "inference_session.h"
 #include "realizar/sampler.h"
 #include "realizar/version.h"
+#include "trueno/bandwidth.h"
 #include "trueno/cuda.h"
 #include "trueno/cuda_ops.h"
 #include "trueno/kernels.h"
 #include "trueno/str_cat.h"
-
 
 namespace apr_cli {
 namespace {
@@ -92,44 +87,6 @@ std::string CpuModel() {
     }
   }
   return "unknown";
-}
-
-// Best of `reps` multi-threaded reads of a `mib` MiB buffer (much larger than the last-level
-// cache), in bytes per second.
-double MeasureReadBandwidth(int mib, int threads, int reps = 5) {
-  const size_t n = static_cast<size_t>(mib) * (1u << 20) / sizeof(uint64_t);
-  std::vector<uint64_t> buf(n);
-  tbb::task_arena arena(threads);
-  arena.execute([&] {  // first touch from the workers, so pages spread like the reads
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, n, 1 << 16), [&](const auto& r) {
-      for (size_t i = r.begin(); i < r.end(); ++i) buf[i] = i;
-    });
-  });
-  double best = 0;
-  volatile uint64_t sink = 0;
-  for (int rep = 0; rep < reps; ++rep) {
-    std::atomic<uint64_t> total{0};
-    const double t0 = NowSeconds();
-    arena.execute([&] {
-      tbb::parallel_for(tbb::blocked_range<size_t>(0, n, 1 << 16), [&](const auto& r) {
-        uint64_t a = 0, b = 0, c = 0, d = 0;
-        size_t i = r.begin();
-        for (; i + 4 <= r.end(); i += 4) {
-          a += buf[i];
-          b += buf[i + 1];
-          c += buf[i + 2];
-          d += buf[i + 3];
-        }
-        for (; i < r.end(); ++i) a += buf[i];
-        total.fetch_add(a + b + c + d, std::memory_order_relaxed);
-      });
-    });
-    const double s = NowSeconds() - t0;
-    sink = sink + total.load();
-    if (s > 0) best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / s);
-  }
-  (void)sink;
-  return best;
 }
 
 // Bytes of weights one decode step reads: every tensor, except that only one row of an untied
@@ -241,7 +198,10 @@ int RunBench(const BenchOptions& opt) {
                 {"mem_clock_mhz", info->mem_clock_mhz},
                 {"mem_bus_bits", info->mem_bus_bits}};
   } else if (opt.bandwidth_mib > 0) {
-    bandwidth = MeasureReadBandwidth(opt.bandwidth_mib, session.threads());
+    auto bw = trueno::MeasureReadBandwidth(static_cast<size_t>(opt.bandwidth_mib) << 20,
+                                           session.threads());
+    if (!bw.ok()) return Fail(bw.status());
+    bandwidth = *bw;
   }
   const double roofline = bandwidth > 0 && weight_bytes > 0 ? bandwidth / weight_bytes : 0.0;
   const double roofline_pct = roofline > 0 ? 100.0 * tg.median / roofline : 0.0;

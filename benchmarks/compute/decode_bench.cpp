@@ -29,6 +29,7 @@
 #include "aprender/quantize_model.h"
 #include "aprender/synth.h"
 #include "realizar/model.h"
+#include "trueno/bandwidth.h"
 #include "trueno/dtype.h"
 #include "trueno/kernels.h"
 
@@ -43,40 +44,6 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-// Best of 5 passes of `threads` threads each summing its share of a 1 GiB buffer (far larger
-// than any cache): the read bandwidth a decode step can hope for.
-double MeasureReadBandwidth(int threads) {
-  const size_t n = (size_t{1} << 30) / sizeof(uint64_t);
-  std::vector<uint64_t> buf(n);
-  for (size_t i = 0; i < n; ++i) buf[i] = i;
-  double best = 0.0;
-  std::vector<uint64_t> sums(static_cast<size_t>(threads) * 8);
-  for (int pass = 0; pass < 5; ++pass) {
-    const double t0 = Now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        const size_t b = n * t / threads, e = n * (t + 1) / threads;
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = b; i + 4 <= e; i += 4) {
-          s0 += buf[i];
-          s1 += buf[i + 1];
-          s2 += buf[i + 2];
-          s3 += buf[i + 3];
-        }
-        sums[static_cast<size_t>(t) * 8] = s0 + s1 + s2 + s3;
-      });
-    }
-    for (auto& th : pool) th.join();
-    const double dt = Now() - t0;
-    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / dt / 1e9);
-  }
-  uint64_t total = 0;
-  for (uint64_t s : sums) total += s;
-  if (total == 42) std::printf(" ");  // keep the sums alive
-  return best;
 }
 
 struct Args {
@@ -224,7 +191,12 @@ int main(int argc, char** argv) {
 
   double bw = 0.0;
   if (a.bandwidth) {
-    bw = MeasureReadBandwidth(a.threads);
+    auto measured = trueno::MeasureReadBandwidth(size_t{1} << 30, a.threads);
+    if (!measured.ok()) {
+      std::fprintf(stderr, "decode_bench: %s\n", std::string(measured.status().message()).c_str());
+      return 1;
+    }
+    bw = *measured / 1e9;
     std::printf("measured read bandwidth (%d threads, 1 GiB): %.2f GB/s -> roofline %.1f tok/s\n",
                 a.threads, bw, bw * 1e9 / step_bytes);
   }

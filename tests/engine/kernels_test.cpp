@@ -13,6 +13,7 @@
 #include "cpu/kernels_ref.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
+#include "trueno/bandwidth.h"
 #include "trueno/half.h"
 #include "trueno/kernels.h"
 #include "trueno/quant_blocks.h"
@@ -314,11 +315,15 @@ TEST_CASE("AttendHead matches float64 attention through a scrambled block table,
   INFO("seed " << kSeed);
   std::mt19937 rng(kSeed + 7);
   for (DType kv_type : {DType::kF32, DType::kF16}) {
-    for (int hd : {64, 20}) {
-      const int bs = 16, n_kv_heads = 3, kv_dim = n_kv_heads * hd, n_blocks = 8;
+    // Block size 5 puts block boundaries inside the kernel's 4-position groups; the largest
+    // context fills the table exactly, so a read past its last entry shows under ASan.
+    for (auto [hd, bs] : {std::pair{64, 16}, std::pair{20, 16}, std::pair{64, 5}}) {
+      const int n_kv_heads = 3, kv_dim = n_kv_heads * hd, n_blocks = 128 / bs + 1;
       const int head = 1;  // the kernel reads KV head 1 of 3
       // Blocks in a scrambled order, as a sequence gets them from the pool.
-      const std::vector<int> table = {5, 2, 7, 0, 6, 1, 3, 4};
+      std::vector<int> table(static_cast<size_t>(n_blocks));
+      for (int b = 0; b < n_blocks; ++b) table[b] = b;
+      std::shuffle(table.begin(), table.end(), rng);
       const auto pool = RandomFloats(rng, static_cast<size_t>(n_blocks) * bs * kv_dim);
       const auto vpool = RandomFloats(rng, pool.size());
       std::vector<uint16_t> pool16(pool.size()), vpool16(pool.size());
@@ -327,7 +332,7 @@ TEST_CASE("AttendHead matches float64 attention through a scrambled block table,
         vpool16[i] = trueno::Fp32ToFp16(vpool[i]);
       }
       const auto q = RandomFloats(rng, hd);
-      for (int n_ctx : {1, 17, 100}) {
+      for (int n_ctx : {1, 17, 100, n_blocks * bs}) {
         // Gather the rows the kernel should see, in position order, as exact values.
         std::vector<float> k_rows, v_rows;
         for (int p = 0; p < n_ctx; ++p) {
@@ -351,7 +356,7 @@ TEST_CASE("AttendHead matches float64 attention through a scrambled block table,
           std::vector<float> scores(n_ctx), out(hd, 123.0f);
           trueno::AttendHead(q.data(), hd, kv_type, kb, vb, table.data(), bs, kv_dim, n_ctx,
                              static_cast<float>(scale), scores.data(), out.data());
-          INFO(trueno::DTypeName(kv_type) << " hd " << hd << " n_ctx " << n_ctx);
+          INFO(trueno::DTypeName(kv_type) << " hd " << hd << " bs " << bs << " n_ctx " << n_ctx);
           for (int i = 0; i < hd; ++i) REQUIRE(std::fabs(out[i] - want[i]) <= 1e-5);
         });
       }
@@ -506,5 +511,36 @@ TEST_CASE("Legacy-block MatMul handles odd block counts (pair kernels' tails) on
         });
       }
     }
+  }
+}
+
+TEST_CASE("ReadSum adds every word (mod 2^64) at every length and alignment, on every target",
+          "[kernels]") {
+  std::mt19937_64 rng(kSeed + 9);
+  std::vector<uint64_t> data(1000);
+  for (auto& v : data) v = rng();  // large words: the sum wraps many times
+  for (size_t offset : {size_t{0}, size_t{1}, size_t{3}}) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{31}, size_t{64}, size_t{997}}) {
+      uint64_t want = 0;
+      for (size_t i = 0; i < n; ++i) want += data[offset + i];
+      ForEachTarget([&] {
+        INFO("offset " << offset << " n " << n);
+        REQUIRE(trueno::ReadSum(data.data() + offset, n) == want);
+      });
+    }
+  }
+}
+
+TEST_CASE("MeasureReadBandwidth validates its arguments and returns a positive rate", "[kernels]") {
+  CHECK(trueno::MeasureReadBandwidth(1000, 1).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(trueno::MeasureReadBandwidth(size_t{4} << 20, 0).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(trueno::MeasureReadBandwidth(size_t{4} << 20, 2, 0).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  for (int threads : {1, 3}) {  // 3 does not divide the buffer evenly
+    auto bw = trueno::MeasureReadBandwidth(size_t{4} << 20, threads, 2);
+    REQUIRE(bw.ok());
+    REQUIRE(*bw > 0.0);
   }
 }

@@ -223,6 +223,27 @@ HWY_INLINE void SumOfLanes4(D d, V a, V b, V c, V e, float* HWY_RESTRICT out) {
 }
 #endif  // HWY_TARGET != HWY_SCALAR
 
+// Walks the cached positions 0, 1, ... of one sequence through its block table, giving each
+// position's element offset. Incremental on purpose: a division and a modulo by the runtime block
+// size per position (twice per position: scores, then values) cost more than the head's FMAs at
+// head_dim 64. A block id is read only when one of its positions is reached.
+struct KvPositions {
+  const int* block_ids;
+  int bs;
+  size_t stride;
+  int block = 0, offset = 0;
+  size_t base = 0;
+  HWY_INLINE size_t Next() {
+    if (offset == 0) base = static_cast<size_t>(block_ids[block]) * bs * stride;
+    const size_t row = base + static_cast<size_t>(offset) * stride;
+    if (++offset == bs) {
+      offset = 0;
+      ++block;
+    }
+    return row;
+  }
+};
+
 template <bool kF16>
 HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_base,
                             const void* v_base, const int* block_ids, int bs, size_t stride,
@@ -232,14 +253,13 @@ HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_b
   const int N = static_cast<int>(hn::Lanes(df));
   const int hv = hd / N * N;
   const KvRow<kF16> kv;
+  KvPositions keys{block_ids, bs, stride};
   int p = 0;
 #if HWY_TARGET != HWY_SCALAR
   if (hv == hd) {  // four positions at a time, one combined horizontal sum
     for (; p + 4 <= n_ctx; p += 4) {
       size_t row[4];
-      for (int j = 0; j < 4; ++j) {
-        row[j] = (static_cast<size_t>(block_ids[(p + j) / bs]) * bs + (p + j) % bs) * stride;
-      }
+      for (int j = 0; j < 4; ++j) row[j] = keys.Next();
       auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
       for (int i = 0; i < hd; i += N) {
         const auto qv = hn::LoadU(df, q + i);
@@ -254,7 +274,7 @@ HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_b
   }
 #endif
   for (; p < n_ctx; ++p) {
-    const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride;
+    const size_t row = keys.Next();
     auto acc0 = hn::Zero(df);
     auto acc1 = hn::Zero(df);
     int i = 0;
@@ -272,8 +292,9 @@ HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_b
   for (int i0 = 0; i0 < hv; i0 += 4 * N) {
     const int nv = std::min(4, (hv - i0) / N);
     auto o0 = hn::Zero(df), o1 = hn::Zero(df), o2 = hn::Zero(df), o3 = hn::Zero(df);
+    KvPositions values{block_ids, bs, stride};
     for (int p = 0; p < n_ctx; ++p) {
-      const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride + i0;
+      const size_t row = values.Next() + i0;
       const auto w = hn::Set(df, scores[p]);
       o0 = hn::MulAdd(w, kv.Load(v_base, row), o0);
       if (nv > 1) o1 = hn::MulAdd(w, kv.Load(v_base, row + N), o1);
@@ -287,10 +308,8 @@ HWY_INLINE void AttendHeadT(const float* HWY_RESTRICT q, int hd, const void* k_b
   }
   for (int i = hv; i < hd; ++i) {
     float sum = 0.0f;
-    for (int p = 0; p < n_ctx; ++p) {
-      const size_t row = (static_cast<size_t>(block_ids[p / bs]) * bs + p % bs) * stride;
-      sum += scores[p] * kv.At(v_base, row + i);
-    }
+    KvPositions values{block_ids, bs, stride};
+    for (int p = 0; p < n_ctx; ++p) sum += scores[p] * kv.At(v_base, values.Next() + i);
     out[i] = sum;
   }
 }
