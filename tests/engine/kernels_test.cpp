@@ -317,7 +317,8 @@ TEST_CASE("AttendHead matches float64 attention through a scrambled block table,
   for (DType kv_type : {DType::kF32, DType::kF16}) {
     // Block size 5 puts block boundaries inside the kernel's 4-position groups; the largest
     // context fills the table exactly, so a read past its last entry shows under ASan.
-    for (auto [hd, bs] : {std::pair{64, 16}, std::pair{20, 16}, std::pair{64, 5}}) {
+    for (const auto& shape : {std::pair{64, 16}, std::pair{20, 16}, std::pair{64, 5}}) {
+      const int hd = shape.first, bs = shape.second;  // plain ints: lambdas capture them
       const int n_kv_heads = 3, kv_dim = n_kv_heads * hd, n_blocks = 128 / bs + 1;
       const int head = 1;  // the kernel reads KV head 1 of 3
       // Blocks in a scrambled order, as a sequence gets them from the pool.

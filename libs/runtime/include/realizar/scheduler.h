@@ -141,6 +141,16 @@ class Scheduler {
 
   std::vector<std::unique_ptr<Sequence>> running_;  // engine thread only
   std::vector<float> logits_;                       // engine thread only
+
+  // APR_SCHED_PROFILE=1: where the engine thread's time goes (printed to stderr at shutdown).
+  struct Profile {
+    bool on = false;
+    double wait_s = 0, prefill_s = 0, decode_s = 0, sample_s = 0, report_s = 0;
+    int64_t prefill_chunks = 0, prefill_tokens = 0, decode_steps = 0, decode_rows = 0;
+  };
+  Profile profile_;  // engine thread only (read after it has joined)
+  void PrintProfile() const;
+
   std::thread thread_;
 };
 

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 #include "trueno/str_cat.h"
@@ -50,10 +52,28 @@ Scheduler::Scheduler(Model& model, const SchedulerOptions& options)
   n_vocab_ = model.n_vocab();
   block_size_ = std::max(1, model.kv_cache().block_size());
   blocks_total_ = model.kv_cache().blocks_total();
+  const char* prof = std::getenv("APR_SCHED_PROFILE");
+  profile_.on = prof != nullptr && prof[0] == '1';
   thread_ = std::thread([this] { Loop(); });
 }
 
-Scheduler::~Scheduler() { Shutdown(false); }
+Scheduler::~Scheduler() {
+  Shutdown(false);
+  if (profile_.on) PrintProfile();
+}
+
+void Scheduler::PrintProfile() const {
+  const Profile& p = profile_;
+  const double steps = static_cast<double>(std::max<int64_t>(1, p.decode_steps));
+  std::fprintf(stderr,
+               "scheduler profile: %lld decode steps, mean batch %.2f: forward %.3f ms/step, "
+               "sampling %.3f ms/step, token reports %.3f ms/step; %lld prefill chunks "
+               "(%lld tokens) %.3f s in all; waiting for work %.3f s\n",
+               static_cast<long long>(p.decode_steps), p.decode_rows / steps,
+               1e3 * p.decode_s / steps, 1e3 * p.sample_s / steps, 1e3 * p.report_s / steps,
+               static_cast<long long>(p.prefill_chunks), static_cast<long long>(p.prefill_tokens),
+               p.prefill_s, p.wait_s);
+}
 
 absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request) {
   using trueno::Concat;
@@ -236,7 +256,13 @@ bool Scheduler::Step() {
     budget -= n;
     logits_.resize(static_cast<size_t>(n_vocab_));
     std::span<const int32_t> chunk(seq->req.prompt.data() + seq->prefilled, static_cast<size_t>(n));
+    const auto t0 = Clock::now();
     absl::Status s = model_.Forward(chunk, seq->seq_id, seq->prefilled, logits_.data());
+    if (profile_.on) {
+      profile_.prefill_s += Seconds(t0, Clock::now());
+      ++profile_.prefill_chunks;
+      profile_.prefill_tokens += n;
+    }
     prefill_tokens_run_.fetch_add(n, std::memory_order_relaxed);
     if (!s.ok()) {
       Finish(*seq, FinishReason::kError, s);
@@ -259,7 +285,9 @@ bool Scheduler::Step() {
   if (!batch.empty()) {
     for (Sequence* seq : batch) seq->pending = -1;
     logits_.resize(batch.size() * static_cast<size_t>(n_vocab_));
+    const auto t0 = Clock::now();
     absl::Status s = model_.ForwardBatch(tokens, seq_ids, positions, logits_.data());
+    const auto t1 = Clock::now();
     if (!s.ok()) {
       for (Sequence* seq : batch) Finish(*seq, FinishReason::kError, s);
     } else {
@@ -272,8 +300,16 @@ bool Scheduler::Step() {
         std::span<const float> row(logits_.data() + i * vocab, vocab);
         sampled[i] = batch[i]->sampler.Sample(row, batch[i]->out);
       });
+      const auto t2 = Clock::now();
       for (size_t i = 0; i < batch.size(); ++i) {
         Accept(*batch[i], sampled[i], logits_.data() + i * vocab);
+      }
+      if (profile_.on) {
+        profile_.decode_s += Seconds(t0, t1);
+        profile_.sample_s += Seconds(t1, t2);
+        profile_.report_s += Seconds(t2, Clock::now());
+        ++profile_.decode_steps;
+        profile_.decode_rows += static_cast<int64_t>(batch.size());
       }
     }
   }
@@ -287,10 +323,12 @@ void Scheduler::Loop() {
     bool paused = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      const auto t0 = Clock::now();
       cv_.wait(lock, [&] {
         return stopping_ || !cancelled_.empty() ||
                (!paused_ && (!running_.empty() || !waiting_.empty()));
       });
+      if (profile_.on) profile_.wait_s += Seconds(t0, Clock::now());
       paused = paused_ && !stopping_;
       cancels.swap(cancelled_);
       if (stopping_ && !drain_) stop_now = true;
