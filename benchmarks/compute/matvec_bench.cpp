@@ -143,6 +143,19 @@ void BM_MatMulTokens(benchmark::State& state, DType type) {
 BENCHMARK_CAPTURE(BM_MatMulTokens, q5_0, DType::kQ5_0)->ArgName("tokens")->Arg(1)->Arg(8);
 BENCHMARK_CAPTURE(BM_MatMulTokens, q8_0, DType::kQ8_0)->ArgName("tokens")->Arg(1)->Arg(8);
 
+// Greedy sampling's argmax over a Qwen-sized vocabulary.
+void BM_ArgMax(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = dist(rng);
+  for (auto _ : state) benchmark::DoNotOptimize(trueno::ArgMax(x.data(), n));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(n) * 4);
+  state.SetLabel(trueno::ActiveSimdTarget());
+}
+BENCHMARK(BM_ArgMax)->Arg(151936);
+
 // One decode step's attention for one query head of qwen2.5-0.5b (head_dim 64, 2 KV heads) over
 // `ctx` cached positions in blocks of 16, f32 or f16 cache. A step runs 14 heads x 24 layers.
 void BM_AttendHead(benchmark::State& state, DType kv_type) {

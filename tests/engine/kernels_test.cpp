@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -544,4 +545,40 @@ TEST_CASE("MeasureReadBandwidth validates its arguments and returns a positive r
     REQUIRE(bw.ok());
     REQUIRE(*bw > 0.0);
   }
+}
+
+TEST_CASE("ArgMax equals the scalar reference: ties, NaN, -inf, every length, every target",
+          "[kernels]") {
+  std::mt19937 rng(kSeed + 10);
+  std::uniform_int_distribution<int> pick(0, 3);
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int n : {1, 2, 7, 16, 17, 33, 100, 1000, 151936}) {
+    for (int variant = 0; variant < 6; ++variant) {
+      std::vector<float> x = RandomFloats(rng, static_cast<size_t>(n));
+      if (variant == 1) {  // coarse values: many ties, the first one must win
+        for (auto& v : x) v = static_cast<float>(pick(rng));
+      } else if (variant == 2) {  // NaNs sprinkled in, one of them first
+        for (size_t i = 0; i < x.size(); i += 3) x[i] = nan;
+      } else if (variant == 3) {  // all NaN but the last
+        for (auto& v : x) v = nan;
+        x.back() = -5.0f;
+      } else if (variant == 4) {  // all -inf: index 0
+        for (auto& v : x) v = -inf;
+      } else if (variant == 5) {  // every entry NaN: 0
+        for (auto& v : x) v = nan;
+      }
+      const int want = trueno::ref::ArgMaxRef(x.data(), n);
+      ForEachTarget([&] {
+        INFO("n " << n << " variant " << variant);
+        REQUIRE(trueno::ArgMax(x.data(), n) == want);
+      });
+    }
+  }
+  // The reference itself on hand-computed cases.
+  const std::vector<float> ties = {1.0f, 3.0f, nan, 3.0f, -inf};
+  CHECK(trueno::ref::ArgMaxRef(ties.data(), 5) == 1);
+  const std::vector<float> lead_nan = {nan, -1.0f, 2.0f, 2.0f};
+  CHECK(trueno::ref::ArgMaxRef(lead_nan.data(), 4) == 2);
+  CHECK(trueno::ArgMax(ties.data(), 0) == 0);
 }

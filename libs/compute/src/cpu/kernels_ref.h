@@ -22,6 +22,7 @@ double WeightElement(DType wtype, const uint8_t* row, int e);
 void RmsNormRef(const float* x, const float* weight, int n, float eps, float* out);
 void RopeRef(float* x, int n_heads, int head_dim, int pos, const RopeParams& params);
 void SoftmaxRef(float* x, int n);
+int ArgMaxRef(const float* x, int n);
 void SiluMulRef(const float* gate, const float* up, float* out, int n);
 void AddRef(const float* a, const float* b, float* out, int n);
 float DotRef(const float* a, const float* b, int n);

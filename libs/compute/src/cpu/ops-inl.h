@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
@@ -79,6 +80,48 @@ HWY_NOINLINE void SiluMulImpl(const float* gate, const float* up, float* out, in
     hn::StoreU(hn::Mul(hn::Mul(g, sig), hn::LoadU(df, up + i)), df, out + i);
   }
   for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+// Two passes: the largest non-NaN value (vector max), then the first index holding it; both read
+// the row from L1/L2, where a 152k-entry logits row written by the head still sits.
+HWY_NOINLINE int ArgMaxImpl(const float* HWY_RESTRICT x, int n) {
+  const hn::ScalableTag<float> df;
+  const int N = static_cast<int>(hn::Lanes(df));
+  const float lowest = -std::numeric_limits<float>::infinity();
+  float mx = lowest;
+  bool any = false;  // a non-NaN entry exists (mx alone cannot tell: it may be -inf)
+  int i = 0;
+  if (n >= N) {
+    const auto low = hn::Set(df, lowest);
+    auto m0 = low, m1 = low;
+    auto seen = hn::Zero(df);  // lanes of all-ones bits where a non-NaN entry was seen
+    for (; i + 2 * N <= n; i += 2 * N) {
+      const auto a = hn::LoadU(df, x + i), b = hn::LoadU(df, x + i + N);
+      const auto na = hn::Not(hn::IsNaN(a)), nb = hn::Not(hn::IsNaN(b));
+      m0 = hn::IfThenElse(na, hn::Max(m0, a), m0);
+      m1 = hn::IfThenElse(nb, hn::Max(m1, b), m1);
+      seen = hn::Or(seen, hn::VecFromMask(df, hn::Or(na, nb)));
+    }
+    mx = hn::GetLane(hn::MaxOfLanes(df, hn::Max(m0, m1)));
+    any = !hn::AllFalse(df, hn::MaskFromVec(seen));
+  }
+  for (; i < n; ++i) {
+    if (x[i] == x[i]) {
+      mx = any ? std::max(mx, x[i]) : x[i];
+      any = true;
+    }
+  }
+  if (!any) return 0;
+  const auto target = hn::Set(df, mx);
+  i = 0;
+  for (; i + N <= n; i += N) {
+    const intptr_t at = hn::FindFirstTrue(df, hn::Eq(hn::LoadU(df, x + i), target));
+    if (at >= 0) return i + static_cast<int>(at);
+  }
+  for (; i < n; ++i) {
+    if (x[i] == mx) return i;
+  }
+  return 0;  // unreachable: mx is one of the entries
 }
 
 HWY_NOINLINE void SoftmaxImpl(float* x, int n) {

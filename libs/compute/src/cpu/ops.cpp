@@ -28,6 +28,7 @@ HWY_EXPORT(RmsNormImpl);
 HWY_EXPORT(AddImpl);
 HWY_EXPORT(SiluMulImpl);
 HWY_EXPORT(SoftmaxImpl);
+HWY_EXPORT(ArgMaxImpl);
 HWY_EXPORT(RopeRotateImpl);
 HWY_EXPORT(TargetNameImpl);
 HWY_EXPORT(AttendHeadImpl);
@@ -53,6 +54,8 @@ void SiluMul(const float* gate, const float* up, float* out, int n) {
 }
 
 void Softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
+
+int ArgMax(const float* x, int n) { return n <= 0 ? 0 : HWY_DYNAMIC_DISPATCH(ArgMaxImpl)(x, n); }
 
 double RopePairScale(const RopeParams& params, int n_rot, int i) {
   const double fs = params.freq_scale;

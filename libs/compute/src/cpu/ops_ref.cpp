@@ -40,6 +40,15 @@ void SoftmaxRef(float* x, int n) {
     x[i] = static_cast<float>(std::exp(static_cast<double>(x[i]) - mx) / sum);
 }
 
+int ArgMaxRef(const float* x, int n) {
+  int best = -1;
+  for (int i = 0; i < n; ++i) {
+    if (std::isnan(x[i])) continue;
+    if (best < 0 || x[i] > x[best]) best = i;
+  }
+  return best < 0 ? 0 : best;
+}
+
 void SiluMulRef(const float* gate, const float* up, float* out, int n) {
   for (int i = 0; i < n; ++i) {
     const double g = gate[i];

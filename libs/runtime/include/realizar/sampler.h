@@ -55,7 +55,7 @@ class Sampler {
   std::vector<std::pair<int32_t, double>> cand_;  // scratch: candidates
 };
 
-// Index of the largest logit (the lowest index among ties).
+// Index of the largest logit (the lowest index among ties; NaN logits are ignored).
 int32_t Argmax(std::span<const float> logits);
 
 }  // namespace realizar

@@ -4,14 +4,12 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "trueno/kernels.h"
+
 namespace realizar {
 
 int32_t Argmax(std::span<const float> logits) {
-  int32_t best = 0;
-  for (size_t i = 1; i < logits.size(); ++i) {
-    if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
-  }
-  return best;
+  return trueno::ArgMax(logits.data(), static_cast<int>(logits.size()));
 }
 
 Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.seed) {}
