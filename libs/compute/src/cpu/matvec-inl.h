@@ -724,6 +724,13 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyTileVnni(
     for (int b0 = 0; b0 < nb_main; b0 += 8) {
       const int n = std::min(8, nb_main - b0);
       const __m256 dw = _mm256_cvtph_ps(LoadScales8(wr + b0, n));
+      // Each token's 8 block scale products d_w * d_a at once (one multiply per 8 blocks
+      // instead of a broadcast and a multiply per block); a lane is picked per block below.
+      const __mmask8 valid = static_cast<__mmask8>((1u << n) - 1);
+      __m256 s8[NT];
+      for (int t = 0; t < NT; ++t) {
+        s8[t] = _mm256_mul_ps(dw, _mm256_maskz_loadu_ps(valid, p[t].d + b0));
+      }
       for (int k = 0; k < n; ++k) {
         const int b = b0 + k;
         const Block& wb = wr[b];
@@ -740,14 +747,14 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyTileVnni(
           std::memcpy(&qh, wb.qh, 4);
           q = _mm256_mask_add_epi8(q, static_cast<__mmask32>(qh), q, _mm256_set1_epi8(0x10));
         }
-        const __m256 dwk = _mm256_permutevar8x32_ps(dw, _mm256_set1_epi32(k));
+        const __m256i lane = _mm256_set1_epi32(k);
         for (int t = 0; t < NT; ++t) {
           __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].bias + 8 * b));
           if constexpr (kQ8) bias = _mm256_slli_epi32(bias, 3);
           const __m256i dot = _mm256_dpbusd_epi32(
               bias, q, _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].qs + kQK * b)));
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot),
-                                   _mm256_mul_ps(dwk, _mm256_broadcast_ss(p[t].d + b)), acc[t]);
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_permutevar8x32_ps(s8[t], lane),
+                                   acc[t]);
         }
       }
     }
