@@ -719,42 +719,51 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyTileVnni(
   for (int r = r0; r < r1; ++r) {
     const uint8_t* row = w + static_cast<size_t>(r) * row_bytes;
     const Block* wr = reinterpret_cast<const Block*>(row);
-    __m256 acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int b0 = 0; b0 < nb_main; b0 += 8) {
-      const int n = std::min(8, nb_main - b0);
+      const int n = std::min(8, nb_main - b0);  // even: nb_main and b0 are
       const __m256 dw = _mm256_cvtph_ps(LoadScales8(wr + b0, n));
       // Each token's 8 block scale products d_w * d_a at once (one multiply per 8 blocks
-      // instead of a broadcast and a multiply per block); a lane is picked per block below.
+      // instead of a broadcast and a multiply per block); lanes are picked per block pair below.
       const __mmask8 valid = static_cast<__mmask8>((1u << n) - 1);
-      __m256 s8[NT];
+      __m512 s8[NT];
       for (int t = 0; t < NT; ++t) {
-        s8[t] = _mm256_mul_ps(dw, _mm256_maskz_loadu_ps(valid, p[t].d + b0));
+        s8[t] =
+            _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_maskz_loadu_ps(valid, p[t].d + b0)));
       }
-      for (int k = 0; k < n; ++k) {
+      // Two blocks per 512-bit instruction: their packed biases and activations are adjacent.
+      for (int k = 0; k < n; k += 2) {
         const int b = b0 + k;
-        const Block& wb = wr[b];
-        __m256i q;
+        __m512i q;
         if constexpr (kQ8) {
-          q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb.qs)),
-                               _mm256_set1_epi8(static_cast<char>(0x80)));
+          const __m512i raw = _mm512_inserti64x4(
+              _mm512_castsi256_si512(
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[b].qs))),
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[b + 1].qs)), 1);
+          q = _mm512_xor_si512(raw, _mm512_set1_epi8(static_cast<char>(0x80)));
         } else {
-          const __m256i x =
-              _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb.qs)));
-          q = _mm256_and_si256(_mm256_srlv_epi64(x, _mm256_set_epi64x(4, 4, 0, 0)),
-                               _mm256_set1_epi8(0x0F));
-          uint32_t qh;
-          std::memcpy(&qh, wb.qh, 4);
-          q = _mm256_mask_add_epi8(q, static_cast<__mmask32>(qh), q, _mm256_set1_epi8(0x10));
+          const __m512i x = _mm512_inserti64x4(
+              _mm512_castsi256_si512(_mm256_broadcastsi128_si256(
+                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[b].qs)))),
+              _mm256_broadcastsi128_si256(
+                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[b + 1].qs))),
+              1);
+          q = _mm512_and_si512(_mm512_srlv_epi64(x, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)),
+                               _mm512_set1_epi8(0x0F));  // odd 128-bit lanes: high nibbles
+          uint32_t qh0, qh1;
+          std::memcpy(&qh0, wr[b].qh, 4);
+          std::memcpy(&qh1, wr[b + 1].qh, 4);
+          const __mmask64 fifth = static_cast<__mmask64>(qh0) | (static_cast<__mmask64>(qh1) << 32);
+          q = _mm512_mask_add_epi8(q, fifth, q, _mm512_set1_epi8(0x10));
         }
-        const __m256i lane = _mm256_set1_epi32(k);
+        const __m512i lanes = _mm512_inserti64x4(_mm512_set1_epi32(k), _mm256_set1_epi32(k + 1), 1);
         for (int t = 0; t < NT; ++t) {
-          __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].bias + 8 * b));
-          if constexpr (kQ8) bias = _mm256_slli_epi32(bias, 3);
-          const __m256i dot = _mm256_dpbusd_epi32(
-              bias, q, _mm256_load_si256(reinterpret_cast<const __m256i*>(p[t].qs + kQK * b)));
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_permutevar8x32_ps(s8[t], lane),
-                                   acc[t]);
+          __m512i bias = _mm512_loadu_si512(p[t].bias + 8 * b);
+          if constexpr (kQ8) bias = _mm512_slli_epi32(bias, 3);
+          const __m512i dot = _mm512_dpbusd_epi32(bias, q, _mm512_loadu_si512(p[t].qs + kQK * b));
+          acc[t] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(lanes, s8[t]), acc[t]);
         }
       }
     }
@@ -769,7 +778,9 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyTileVnni(
           DotQ5_0Wide<1, true>(reinterpret_cast<const BlockQ5_0*>(row) + (nb - 1), at, 0, 1, &tail);
         }
       }
-      Y[static_cast<size_t>(t) * rows + r] = HSum(acc[t]) + tail;
+      const __m256 folded =
+          _mm256_add_ps(_mm512_castps512_ps256(acc[t]), _mm512_extractf32x8_ps(acc[t], 1));
+      Y[static_cast<size_t>(t) * rows + r] = HSum(folded) + tail;
     }
   }
 }
