@@ -705,10 +705,12 @@ TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyRows1Vnni(const uint8_t
   }
 }
 
-// NT tokens (a prefill tile or a batch decode step) per unpacked Q5_0 / Q8_0 block with VNNI:
-// DotLegacyRows1Vnni's block dot per token from that token's pack, the block's weight scale
-// broadcast once and multiplied by each token's activation scale (the same float product
-// d_w * d_a as the pair kernels). Y[(t0 + t) * rows + r] for r in [r0, r1), t < NT.
+// NT tokens (a prefill tile or a batch decode step) per unpacked Q5_0 / Q8_0 block pair with
+// VNNI: DotLegacyRows1Vnni's block dot per token from that token's pack, two blocks per 512-bit
+// vpdpbusd, scaled by the float product d_w * d_a (as in the pair kernels), formed for 8 blocks
+// per token with one multiply. Unlike the single-token rows (perf-notes §15: 256-bit wins on
+// Zen 4), the tiles gained 28-32 % from 512-bit vectors on Zen 5 (§21); not yet measured on a
+// Zen 4. Y[(t0 + t) * rows + r] for r in [r0, r1), t < NT.
 template <int NT, bool kQ8>
 TRUENO_VNNI_ATTR __attribute__((noinline)) void DotLegacyTileVnni(
     const uint8_t* HWY_RESTRICT w, size_t row_bytes, int r0, int r1,
