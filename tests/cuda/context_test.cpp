@@ -19,6 +19,7 @@ TEST_CASE("without a device the CUDA entry points fail cleanly instead of crashi
   CHECK(ctx.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK_FALSE(ctx.status().message().empty());
   CHECK_FALSE(tc::QueryDevice(0).ok());
+  CHECK_FALSE(tc::PinnedBuffer::Allocate(16).ok());
 }
 
 TEST_CASE("QueryDevice reports a plausible device") {
@@ -50,6 +51,30 @@ TEST_CASE("Upload then Download returns the same bytes, across staging chunk bou
   std::vector<uint8_t> back(n, 0xAB);
   REQUIRE((*ctx)->Download(back.data(), buf->data(), n).ok());
   CHECK(std::memcmp(back.data(), host.data(), n) == 0);
+}
+
+TEST_CASE("a download into page-locked memory returns the same bytes; moves keep ownership") {
+  APR_REQUIRE_GPU();
+  auto ctx = tc::Context::Create(0);
+  REQUIRE(ctx.ok());
+  const size_t n = (size_t{39} << 20) + 5;  // ~64 rows of a 152k vocabulary, odd length
+  std::mt19937 rng(11);
+  std::vector<uint8_t> host(n);
+  for (auto& b : host) b = static_cast<uint8_t>(rng());
+  auto buf = tc::DeviceBuffer::Allocate(n, "logits");
+  REQUIRE(buf.ok());
+  REQUIRE((*ctx)->Upload(buf->data(), host.data(), n).ok());
+  auto pinned = tc::PinnedBuffer::Allocate(n);
+  REQUIRE(pinned.ok());
+  REQUIRE(pinned->size() == n);
+  std::memset(pinned->data(), 0xAB, n);
+  tc::PinnedBuffer moved = std::move(*pinned);
+  CHECK(pinned->data() == nullptr);
+  REQUIRE((*ctx)->Download(moved.data(), buf->data(), n).ok());
+  CHECK(std::memcmp(moved.data(), host.data(), n) == 0);
+  auto empty = tc::PinnedBuffer::Allocate(0);
+  REQUIRE(empty.ok());
+  CHECK(empty->data() == nullptr);
 }
 
 TEST_CASE("an allocation larger than the device is ResourceExhausted with the sizes") {

@@ -238,6 +238,90 @@ TEST_CASE("GPU ForwardBatch of N sequences equals N single-sequence GPU runs") {
   }
 }
 
+TEST_CASE("GPU ForwardSegments: prompt chunks and decode tokens in one step equal single runs") {
+  APR_REQUIRE_GPU();
+  using Segment = Model::Segment;
+  // The reference replays each sequence alone one token at a time (single-row kernels, f32 or
+  // 8-bit activations). The mixed steps have 12 rows: f32 weights then multiply f16-rounded
+  // operands (cuBLAS; ~1e-3 of the logit scale, bound 5e-3 as for the CPU comparison above),
+  // K types run integer tensor-core sums over the same 8-bit activations (1e-3, as in the
+  // 9-64-row test below).
+  for (DType type : {DType::kF32, DType::kQ4_K}) {
+    if (!trueno::cuda::MatMulSupports(type)) continue;
+    INFO("type " << trueno::DTypeName(type));
+    const double tol = type == DType::kF32 ? 5e-3 : 1e-3;
+    const auto spec = Spec(Architecture::kQwen2, type, 5);
+    auto mixed = Make(spec, ModelOptions::Backend::kGpu, 8);
+    auto single = Make(spec, ModelOptions::Backend::kGpu, 1);
+    const int V = mixed->n_vocab();
+    auto replay = [&](const std::vector<int32_t>& hist) {
+      std::vector<float> out(V);
+      single->kv_cache().FreeSequence(0);
+      for (size_t i = 0; i < hist.size(); ++i) {
+        REQUIRE(single->Forward({&hist[i], 1}, 0, static_cast<int>(i), out.data()).ok());
+      }
+      return out;
+    };
+    auto row = [&](const std::vector<float>& all, int r) {
+      return std::vector<float>(all.begin() + static_cast<size_t>(r) * V,
+                                all.begin() + static_cast<size_t>(r + 1) * V);
+    };
+    std::vector<std::vector<int32_t>> hist(64);
+    auto tokens = [](int n, int32_t base) {
+      std::vector<int32_t> t(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) t[i] = static_cast<int32_t>((base + 7 * i) % 60 + 1);
+      return t;
+    };
+    std::vector<float> logits(V);
+    hist[3] = tokens(5, 3);
+    hist[7] = tokens(9, 17);
+    REQUIRE(mixed->Forward(hist[3], 3, 0, logits.data()).ok());
+    REQUIRE(mixed->Forward(hist[7], 7, 0, logits.data()).ok());
+
+    // Step 1, the scheduler's layout: chunks of several tokens first (tiled prefill attention),
+    // then single rows (decode attention); the logits rows 5, 10, 11 are gathered for the head.
+    const auto p11 = tokens(6, 29), c7 = tokens(4, 41), p42 = tokens(1, 5), d3 = tokens(1, 9);
+    const std::vector<Segment> step1 = {
+        {11, 0, p11, true}, {7, 9, c7, false}, {42, 0, p42, true}, {3, 5, d3, true}};
+    // Into the model's page-locked logits buffer, as the scheduler does.
+    float* pinned = mixed->LogitsBuffer(3);
+    std::fill_n(pinned, 3 * static_cast<size_t>(V), std::nanf(""));
+    REQUIRE(mixed->ForwardSegments(step1, pinned).ok());
+    std::vector<float> got(pinned, pinned + 3 * static_cast<size_t>(V));
+    hist[11] = p11;
+    hist[7].insert(hist[7].end(), c7.begin(), c7.end());
+    hist[42] = p42;
+    hist[3].push_back(d3[0]);
+    {
+      INFO("step 1, sequence 11");
+      CheckLogits(row(got, 0), replay(hist[11]), tol);
+    }
+    {
+      INFO("step 1, sequence 42");
+      CheckLogits(row(got, 1), replay(hist[42]), tol);
+    }
+    {
+      INFO("step 1, sequence 3");
+      CheckLogits(row(got, 2), replay(hist[3]), tol);
+    }
+
+    // Step 2, another layout: a single row before a chunk (every row through the decode
+    // attention), attending to step 1's K/V, 7's logit-less chunk included.
+    const auto d3b = tokens(1, 13), c11 = tokens(3, 51), d7 = tokens(1, 23);
+    const std::vector<Segment> step2 = {{3, 6, d3b, true}, {11, 6, c11, true}, {7, 13, d7, true}};
+    got.assign(3 * static_cast<size_t>(V), std::nanf(""));
+    REQUIRE(mixed->ForwardSegments(step2, got.data()).ok());
+    hist[3].push_back(d3b[0]);
+    hist[11].insert(hist[11].end(), c11.begin(), c11.end());
+    hist[7].push_back(d7[0]);
+    const int order[] = {3, 11, 7};
+    for (int r = 0; r < 3; ++r) {
+      INFO("step 2, sequence " << order[r]);
+      CheckLogits(row(got, r), replay(hist[order[r]]), tol);
+    }
+  }
+}
+
 TEST_CASE("a graph captured before a larger batch grew the kernel scratch is captured again") {
   APR_REQUIRE_GPU();
   // Single steps capture the 1-row graph; an 8-row step then runs eagerly and grows the scratch

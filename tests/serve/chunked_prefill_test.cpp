@@ -1,7 +1,7 @@
 // Chunked prefill under the per-iteration prompt-token budget: the outputs do not depend on the
-// chunk size (greedy and seeded), and long prompts arriving while a stream decodes delay that
-// stream by at most one chunk of prefill between two of its tokens (counted in prompt tokens
-// run, not in time).
+// chunk size (greedy and seeded) nor on whether chunks share the decode step, and long prompts
+// arriving while a stream decodes delay that stream by at most one chunk of prefill between two of
+// its tokens (counted in prompt tokens run, not in time).
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -34,9 +34,10 @@ struct Spec {
 
 // Submits every spec while paused (so they are admitted together), runs them, returns tokens.
 std::vector<std::vector<int32_t>> RunAll(realizar::Model& model, int chunk,
-                                         const std::vector<Spec>& specs) {
+                                         const std::vector<Spec>& specs, bool mixed = true) {
   realizar::SchedulerOptions opt;
   opt.prefill_chunk = chunk;
+  opt.mixed_prefill = mixed;
   opt.max_batch = 8;
   Scheduler s(model, opt);
   s.SetPaused(true);
@@ -76,6 +77,25 @@ TEST_CASE("Outputs are identical with chunked prefill on and off, greedy and see
       INFO("request " << i);
       CHECK(chunked[i].size() == 12);
       CHECK(chunked[i] == whole[i]);
+    }
+  }
+}
+
+TEST_CASE("Outputs are identical with prompt chunks inside the decode step and apart",
+          "[scheduler][prefill]") {
+  auto t = serve_test::MakeTestModel(33, 256);
+  // Prompts of 1..130 tokens: chunks of several tokens, single-token chunks and decode tokens
+  // share steps; the separate layout runs each chunk in a forward of its own.
+  const std::vector<Spec> specs = {{1, 0.0f, 0},    {90, 0.0f, 0}, {7, 0.9f, 11},
+                                   {130, 0.7f, 12}, {17, 0.0f, 0}, {2, 0.8f, 5}};
+  for (int chunk : {16, 1000}) {
+    INFO("prefill_chunk " << chunk);
+    const auto apart = RunAll(*t.model, chunk, specs, false);
+    const auto mixed = RunAll(*t.model, chunk, specs, true);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      INFO("request " << i);
+      CHECK(mixed[i].size() == 12);
+      CHECK(mixed[i] == apart[i]);
     }
   }
 }

@@ -25,6 +25,11 @@ absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t, const std::string&) 
   return NotBuilt();
 }
 
+PinnedBuffer::PinnedBuffer(PinnedBuffer&&) noexcept {}
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&&) noexcept { return *this; }
+PinnedBuffer::~PinnedBuffer() = default;
+absl::StatusOr<PinnedBuffer> PinnedBuffer::Allocate(size_t) { return NotBuilt(); }
+
 struct Context::Impl {};
 Context::Context(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Context::~Context() = default;

@@ -61,6 +61,33 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+// Owning page-locked host allocation (move-only): device -> host copies into it run as DMA at
+// the bus rate instead of being staged through a driver buffer chunk by chunk (what copies to
+// pageable memory do). For the per-step logits. Freed in the destructor.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  PinnedBuffer(PinnedBuffer&& other) noexcept;
+  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  ~PinnedBuffer();
+
+  // ResourceExhausted when the host cannot lock `bytes` (the message names them).
+  static absl::StatusOr<PinnedBuffer> Allocate(size_t bytes);
+
+  void* data() const { return ptr_; }
+  size_t size() const { return bytes_; }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 // One stream, one cuBLAS handle and scratch space; one per model (not thread-safe).
 class Context {
  public:

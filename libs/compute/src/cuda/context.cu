@@ -32,8 +32,8 @@ absl::StatusOr<DeviceInfo> QueryDevice(int index) {
   if (index < 0 || index >= n) {
     return absl::FailedPreconditionError(
         n == 0 ? std::string("no CUDA device found (driver missing or no GPU); run with --no-gpu")
-               : "CUDA device " + std::to_string(index) + " does not exist (" +
-                     std::to_string(n) + " found)");
+               : "CUDA device " + std::to_string(index) + " does not exist (" + std::to_string(n) +
+                     " found)");
   }
   cudaDeviceProp prop;
   TRUENO_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, index));
@@ -100,6 +100,41 @@ absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes, const std::str
                                           MiB(total_b));
     }
     return internal::CudaError(err, ("cudaMalloc for " + what).c_str(), __FILE__, __LINE__);
+  }
+  buf.ptr_ = p;
+  buf.bytes_ = bytes;
+  return buf;
+}
+
+// ---- PinnedBuffer ------------------------------------------------------------------------
+
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept
+    : ptr_(std::exchange(other.ptr_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+  if (this != &other) {
+    if (ptr_ != nullptr) cudaFreeHost(ptr_);
+    ptr_ = std::exchange(other.ptr_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (ptr_ != nullptr) cudaFreeHost(ptr_);
+}
+
+absl::StatusOr<PinnedBuffer> PinnedBuffer::Allocate(size_t bytes) {
+  PinnedBuffer buf;
+  if (bytes == 0) return buf;
+  void* p = nullptr;
+  cudaError_t err = cudaMallocHost(&p, bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    if (err == cudaErrorMemoryAllocation) {
+      return absl::ResourceExhaustedError("cannot lock " + MiB(bytes) + " of host memory");
+    }
+    return internal::CudaError(err, "cudaMallocHost", __FILE__, __LINE__);
   }
   buf.ptr_ = p;
   buf.bytes_ = bytes;

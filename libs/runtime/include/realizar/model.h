@@ -78,6 +78,28 @@ class Model {
                                           std::span<const int> seq_ids,
                                           std::span<const int> positions, float* logits_out);
 
+  // One part of a mixed step: `tokens` at positions start_pos, start_pos + 1, ... of sequence
+  // seq_id — a prompt chunk (several tokens) or a decode token (one).
+  struct Segment {
+    int seq_id = 0;
+    int start_pos = 0;
+    std::span<const int32_t> tokens;
+    bool want_logits = true;  // write the logits of the segment's last token
+  };
+  // The general step of continuous batching: prompt chunks of some sequences and decode tokens
+  // of others in one forward, so every weight matrix is read once for all of them (a prompt
+  // arriving no longer costs the running streams a separate pass over the weights). logits_out
+  // receives one row of n_vocab floats per segment with want_logits, in segment order (null is
+  // allowed when no segment wants logits). Sequence ids must be distinct; each start_pos is at
+  // most its sequence's cached length (later cached positions are discarded). Same errors as
+  // Forward; on error nothing is written. Defined in src/engine/model_batch.cpp.
+  [[nodiscard]] absl::Status ForwardSegments(std::span<const Segment> segments, float* logits_out);
+
+  // Room for `rows` rows of n_vocab logits to pass as logits_out: on the GPU page-locked host
+  // memory, which the step's logits copy fills by DMA (with large batches that copy is tens of
+  // MB per step); plain memory on the CPU. Valid until the next call; grows, never shrinks.
+  float* LogitsBuffer(size_t rows);
+
   ~Model();
   // True when Forward / ForwardBatch run on the GPU (then the KV cache holds only block tables;
   // its K/V live on the device).
@@ -119,16 +141,16 @@ class Model {
                          std::span<const int> positions, int end_layer = -1);
   // Causal attention of every row's query heads over positions 0..positions[t] of its sequence.
   void Attention(int layer, std::span<const int> seq_ids, std::span<const int> positions);
-  // Final norm of rows [first, first + count) of x_ and the output head: count x n_vocab logits.
-  absl::Status Head(int first, int count, float* logits_out);
+  // Final norm of the given rows of x_ and the output head: rows.size() x n_vocab logits.
+  absl::Status Head(std::span<const int> rows, float* logits_out);
   // GPU hooks (src/engine/gpu_model.cpp): InitGpu picks the backend before the cache exists and
   // may shrink kc.num_blocks to the device pool / drop the host K/V storage (all layers on the
   // GPU) or keep it for the CPU's layers only (partial offload); RunGpu is RunLayers + Head on
-  // the device (logits of rows [first_logit, first_logit + n_logits)), after the CPU's layers
-  // when offload is partial.
+  // the device (logits of `logit_rows`, in that order), after the CPU's layers when offload is
+  // partial.
   absl::Status InitGpu(const ModelOptions& options, KvCacheConfig& kc);
   absl::Status RunGpu(std::span<const int32_t> tokens, std::span<const int> seq_ids,
-                      std::span<const int> positions, int first_logit, int n_logits,
+                      std::span<const int> positions, std::span<const int> logit_rows,
                       float* logits_out);
 
   aprender::ModelFile file_;
@@ -141,6 +163,7 @@ class Model {
   std::unique_ptr<internal::GpuForward> gpu_;
   int gpu_first_layer_ = 0;  // partial offload: layers [0, gpu_first_layer_) run on the CPU
   std::string why_cpu_;
+  std::vector<float> logits_buffer_;  // LogitsBuffer on the CPU (or when pinning fails)
   // Scratch buffers, [tokens][width], grown as needed.
   std::vector<float> x_, xb_, q_, k_, v_, att_out_, proj_, gate_, up_;
 };

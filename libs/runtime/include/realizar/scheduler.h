@@ -1,7 +1,7 @@
 // Continuous batching over one Model: a single engine thread owns the model; requests join the
-// running set between decode steps, long prompts are prefilled in chunks interleaved with
-// decode steps, and every decode step runs all decoding sequences through one
-// Model::ForwardBatch. Admission is bounded by KV capacity (blocks for prompt + max_tokens)
+// running set between steps, and every step runs the decoding sequences' next tokens together
+// with chunks of new prompts (long prompts take several steps) through one
+// Model::ForwardSegments. Admission is bounded by KV capacity (blocks for prompt + max_tokens)
 // and by a bounded wait queue. Each request samples with its own seeded RNG, so its output does
 // not depend on what else is in the batch.
 #pragma once
@@ -32,6 +32,11 @@ struct SchedulerOptions {
   // iterations every running sequence decodes one token. Smaller: running streams stall less
   // when long prompts arrive; larger: faster time to first token.
   int prefill_chunk = 256;
+  // Prompt chunks run in the same forward as the decode tokens (Model::ForwardSegments), so a
+  // new request costs the running streams a few more rows instead of a pass over the weights.
+  // False: each chunk in a forward of its own before the decode step (APR_SCHED_MIXED=0 in the
+  // environment forces it, for A/B measurements).
+  bool mixed_prefill = true;
 };
 
 enum class FinishReason {
@@ -112,7 +117,7 @@ class Scheduler {
   struct Sequence;
   void Loop();
   void AdmitLocked();
-  bool Step();  // one prefill chunk and/or one decode step; false when idle
+  bool Step();  // one forward: prompt chunks and decode tokens; false when idle
   void Emit(Sequence& seq, const float* logits);  // samples, then Accept
   void Accept(Sequence& seq, int32_t tok, const float* logits);
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
@@ -140,13 +145,12 @@ class Scheduler {
   int reserved_blocks_ = 0;  // engine thread only: blocks promised to running sequences
 
   std::vector<std::unique_ptr<Sequence>> running_;  // engine thread only
-  std::vector<float> logits_;                       // engine thread only
 
   // APR_SCHED_PROFILE=1: where the engine thread's time goes (printed to stderr at shutdown).
   struct Profile {
     bool on = false;
-    double wait_s = 0, prefill_s = 0, decode_s = 0, sample_s = 0, report_s = 0;
-    int64_t prefill_chunks = 0, prefill_tokens = 0, decode_steps = 0, decode_rows = 0;
+    double wait_s = 0, forward_s = 0, prompt_forward_s = 0, sample_s = 0, report_s = 0;
+    int64_t steps = 0, decode_rows = 0, prompt_steps = 0, prompt_chunks = 0, prompt_tokens = 0;
   };
   Profile profile_;  // engine thread only (read after it has joined)
   void PrintProfile() const;

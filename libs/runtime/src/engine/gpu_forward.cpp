@@ -183,6 +183,10 @@ absl::StatusOr<std::unique_ptr<GpuForward>> GpuForward::Create(const GpuModelSpe
   if (const char* e = std::getenv("APR_CUDA_GRAPHS"); e != nullptr && std::string(e) == "0") {
     g->use_graphs_ = false;
   }
+  if (const char* e = std::getenv("APR_CUDA_PINNED_LOGITS");
+      e != nullptr && std::string(e) == "0") {
+    g->pinned_logits_ = false;
+  }
   if (const char* e = std::getenv("APR_GPU_PROFILE"); e != nullptr && std::string(e) == "1") {
     g->profile_ = true;
     g->use_graphs_ = false;
@@ -279,6 +283,23 @@ std::string GpuForward::KernelSummary() const {
                             : std::string("; graphs off"));
 }
 
+float* GpuForward::HostLogits(size_t floats) {
+  if (!pinned_logits_) return nullptr;
+  if (host_logits_.size() < floats * sizeof(float)) {
+    // Grown in steps of 8 rows' worth so a slowly growing batch does not re-lock every step.
+    const size_t row = static_cast<size_t>(spec_.n_vocab);
+    const size_t want = (floats + 8 * row - 1) / (8 * row) * (8 * row);
+    host_logits_ = tc::PinnedBuffer();
+    auto b = tc::PinnedBuffer::Allocate(want * sizeof(float));
+    if (!b.ok()) {
+      pinned_logits_ = false;  // pageable memory from now on
+      return nullptr;
+    }
+    host_logits_ = std::move(*b);
+  }
+  return host_logits_.as<float>();
+}
+
 absl::Status GpuForward::Reserve(int rows, int n_ints) {
   if (rows > rows_cap_) {
     const size_t r = static_cast<size_t>(rows);
@@ -296,7 +317,7 @@ absl::Status GpuForward::Reserve(int rows, int n_ints) {
     APR_RETURN_IF_ERROR(grow(v_, r * kvd));
     APR_RETURN_IF_ERROR(grow(att_, r * qd));
     APR_RETURN_IF_ERROR(grow(gate_, r * F));
-    APR_RETURN_IF_ERROR(grow(up_, r * F));
+    APR_RETURN_IF_ERROR(grow(up_, r * std::max(F, E)));  // also the head's gathered rows
     APR_RETURN_IF_ERROR(grow(logits_, r * V));
     rows_cap_ = rows;
     ++generation_;
@@ -312,15 +333,20 @@ absl::Status GpuForward::Reserve(int rows, int n_ints) {
 }
 
 absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const int> seq_ids,
-                             std::span<const int> positions, const KvCache& cache, int first_logit,
-                             int n_logits, float* logits_out, const float* hidden) {
+                             std::span<const int> positions, const KvCache& cache,
+                             std::span<const int> logit_rows, float* logits_out,
+                             const float* hidden) {
   tc::Context& ctx = *ctx_;
   const int n = static_cast<int>(tokens.size());
+  const int n_logits = static_cast<int>(logit_rows.size());
   if (spec_.hidden_input != (hidden != nullptr)) {
     return absl::InternalError("GpuForward::Run: hidden states given iff the spec takes them");
   }
+  for (int r : logit_rows) {
+    if (r < 0 || r >= n) return absl::InternalError("GpuForward::Run: logits row out of range");
+  }
 
-  // One host array, one copy: tokens | positions | row -> table | block tables.
+  // One host array, one copy: tokens | positions | row -> table | block tables | logits rows.
   std::vector<int> table_of_seq;  // distinct sequences in row order
   std::vector<int32_t> row_table(static_cast<size_t>(n));
   int max_blocks = 1, max_pos = 0;
@@ -335,13 +361,49 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
     max_pos = std::max(max_pos, positions[t]);
   }
   const int n_tables = static_cast<int>(table_of_seq.size());
-  // A prompt of one sequence at consecutive positions takes the tiled prefill kernel.
-  const bool prefill = n > 1 && n_tables == 1 && positions[n - 1] == positions[0] + n - 1;
+
+  // Runs of rows of one sequence at consecutive positions: runs of 2+ rows (prompt chunks) take
+  // the tiled prefill attention, provided the single rows (decode tokens) all come after them
+  // and so form one range for the decode attention; any other layout runs every row through the
+  // decode attention (correct for any mix, slower for long chunks).
+  StepPlan plan;
+  plan.max_pos = max_pos;
+  {
+    std::vector<PromptRun> runs;
+    for (int t = 0; t < n; ++t) {
+      if (t > 0 && seq_ids[t] == seq_ids[t - 1] && positions[t] == positions[t - 1] + 1) {
+        ++runs.back().rows;
+      } else {
+        runs.push_back({t, 1, row_table[t], positions[t]});
+      }
+    }
+    int multi_end = 0;
+    for (const PromptRun& r : runs) {
+      if (r.rows > 1) multi_end = r.first + r.rows;
+    }
+    bool singles_last = true;
+    for (const PromptRun& r : runs) {
+      if (r.rows == 1 && r.first < multi_end) singles_last = false;
+    }
+    if (singles_last) {
+      for (const PromptRun& r : runs) {
+        if (r.rows > 1) plan.prompts.push_back(r);
+      }
+      plan.decode_first = multi_end;
+    }
+  }
+  bool contiguous = n_logits > 0;
+  for (int i = 0; i < n_logits; ++i) contiguous = contiguous && logit_rows[i] == logit_rows[0] + i;
+  plan.n_logits = n_logits;
+  plan.logit_first = contiguous ? logit_rows[0] : 0;
+
   const int ctx_blocks = (max_context_ + cache.block_size() - 1) / cache.block_size();
-  const bool graph = use_graphs_ && !prefill && n <= graph_rows_ && first_logit == 0 &&
-                     n_logits == n && max_pos < max_context_ && max_blocks <= ctx_blocks;
+  const bool graph = use_graphs_ && plan.prompts.empty() && n <= graph_rows_ && contiguous &&
+                     plan.logit_first == 0 && n_logits == n && max_pos < max_context_ &&
+                     max_blocks <= ctx_blocks;
   if (graph) max_blocks = ctx_blocks;  // fixed table width: the graph's layout never changes
-  const int n_ints = 3 * n + n_tables * max_blocks;
+  const int gather_at = 3 * n + n_tables * max_blocks;
+  const int n_ints = gather_at + (contiguous ? 0 : n_logits);
   // Graph steps reserve the largest graph shape up front so the buffers do not move under them.
   APR_RETURN_IF_ERROR(
       graph ? Reserve(std::max(n, graph_rows_), 3 * graph_rows_ + graph_rows_ * ctx_blocks)
@@ -357,10 +419,12 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
     const std::vector<int>& bt = cache.BlockTable(table_of_seq[s]);
     std::copy(bt.begin(), bt.end(), hi + 3 * n + static_cast<size_t>(s) * max_blocks);
   }
+  if (!contiguous) std::copy(logit_rows.begin(), logit_rows.end(), hi + gather_at);
   APR_RETURN_IF_ERROR(
       tc::UploadAsync(ctx, ints_.data(), host_ints_.data(), host_ints_.size() * sizeof(int32_t)));
   const int32_t* d_ints = ints_.as<int32_t>();
   tc::RowMap map{d_ints + 3 * n, max_blocks, d_ints + 2 * n, d_ints + n};
+  if (!contiguous) plan.gather = d_ints + gather_at;
   if (hidden != nullptr) {  // partial offload: the CPU layers' output is this step's input
     APR_RETURN_IF_ERROR(tc::UploadAsync(ctx, x_.data(), hidden,
                                         static_cast<size_t>(n) * spec_.n_embd * sizeof(float)));
@@ -368,16 +432,19 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
 
   if (graph) {
     Graph& gr = graphs_[n];
+    StepPlan gplan;  // the decode shape every replay of this graph serves
+    gplan.max_pos = max_context_ - 1;
+    gplan.n_logits = n;
     // Stale when the activation buffers or a kernel scratch buffer moved since the capture (a
     // larger batch ran eagerly in between): replaying it would touch freed memory.
     if (gr.id < 0 || gr.generation != generation_ ||
         gr.scratch_generation != ctx.ScratchGeneration()) {
       // First step of this shape: run it eagerly (that also grows any scratch the kernels need,
       // which capture forbids), then record the same work for the next steps.
-      APR_RETURN_IF_ERROR(Enqueue(n, false, 0, max_context_ - 1, map, 0, n));
+      APR_RETURN_IF_ERROR(Enqueue(n, gplan, map));
       APR_RETURN_IF_ERROR(ctx.Synchronize());
       APR_RETURN_IF_ERROR(ctx.BeginCapture());
-      absl::Status s = Enqueue(n, false, 0, max_context_ - 1, map, 0, n);
+      absl::Status s = Enqueue(n, gplan, map);
       absl::StatusOr<int> id = ctx.EndCapture();
       APR_RETURN_IF_ERROR(s);
       if (!id.ok()) return id.status();
@@ -388,15 +455,16 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
       APR_RETURN_IF_ERROR(ctx.Replay(gr.id));
     }
   } else {
-    APR_RETURN_IF_ERROR(Enqueue(n, prefill, positions[0], max_pos, map, first_logit, n_logits));
+    APR_RETURN_IF_ERROR(Enqueue(n, plan, map));
   }
-  APR_RETURN_IF_ERROR(ctx.Download(logits_out, logits_.data(),
-                                   static_cast<size_t>(n_logits) * spec_.n_vocab * sizeof(float)));
+  if (n_logits > 0) {
+    APR_RETURN_IF_ERROR(ctx.Download(
+        logits_out, logits_.data(), static_cast<size_t>(n_logits) * spec_.n_vocab * sizeof(float)));
+  }
   return ctx.Synchronize();
 }
 
-absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos,
-                                 const tc::RowMap& map, int first_logit, int n_logits) {
+absl::Status GpuForward::Enqueue(int n, const StepPlan& plan, const tc::RowMap& map) {
   tc::Context& ctx = *ctx_;
   const int E = spec_.n_embd, F = spec_.n_ff, hd = spec_.head_dim;
   const int n_head = spec_.n_head, q_dim = n_head * hd;
@@ -409,8 +477,8 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
     APR_RETURN_IF_ERROR(ctx.Synchronize());
     profile_t0_ = Now();
     // Per-step figures are of decode steps: a prefill's kernels are neither timed nor counted.
-    profile_decode_ = !prefill;
-    if (!prefill) ++profile_steps_;
+    profile_decode_ = plan.prompts.empty();
+    if (profile_decode_) ++profile_steps_;
   }
   if (!spec_.hidden_input) {
     APR_RETURN_IF_ERROR(tc::EmbedRows(ctx, token_embd_.type, token_embd_.data, token_embd_.rows, E,
@@ -441,12 +509,18 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
     APR_RETURN_IF_ERROR(Mark("norm+qkv"));
     APR_RETURN_IF_ERROR(tc::RopeKvStore(ctx, kv_[li], q, k, v, n, n_head, map, spec_.rope));
     APR_RETURN_IF_ERROR(Mark("rope+kv_store"));
-    if (prefill) {
-      APR_RETURN_IF_ERROR(tc::AttentionPrefill(ctx, kv_[li], q, n, n_head, scale, map.block_tables,
-                                               start_pos, att));
-    } else {
+    for (const PromptRun& r : plan.prompts) {
+      const size_t off = static_cast<size_t>(r.first) * q_dim;
       APR_RETURN_IF_ERROR(
-          tc::AttentionDecode(ctx, kv_[li], q, n, n_head, scale, map, max_pos, att));
+          tc::AttentionPrefill(ctx, kv_[li], q + off, r.rows, n_head, scale,
+                               map.block_tables + static_cast<size_t>(r.table) * map.max_blocks,
+                               r.start_pos, att + off));
+    }
+    if (const int d = plan.decode_first; d < n) {
+      const tc::RowMap rows{map.block_tables, map.max_blocks, map.row_table + d, map.positions + d};
+      const size_t off = static_cast<size_t>(d) * q_dim;
+      APR_RETURN_IF_ERROR(tc::AttentionDecode(ctx, kv_[li], q + off, n - d, n_head, scale, rows,
+                                              plan.max_pos, att + off));
     }
     APR_RETURN_IF_ERROR(Mark("attention"));
     tc::MatMulInput o_in;
@@ -469,12 +543,18 @@ absl::Status GpuForward::Enqueue(int n, bool prefill, int start_pos, int max_pos
     APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, down_in, F, n, &down, 1));
     APR_RETURN_IF_ERROR(Mark("swiglu+down+add"));
   }
+  if (plan.n_logits == 0) return absl::OkStatus();
   tc::MatMulInput head_in;
-  head_in.x = x + static_cast<size_t>(first_logit) * E;
+  head_in.x = x + static_cast<size_t>(plan.logit_first) * E;
+  if (plan.gather != nullptr) {  // the logits rows are scattered: gather them (up_ is free now)
+    APR_RETURN_IF_ERROR(
+        tc::EmbedRows(ctx, trueno::DType::kF32, x, n, E, plan.gather, plan.n_logits, up));
+    head_in.x = up;
+  }
   head_in.rms_weight = output_norm_;
   head_in.rms_eps = spec_.rms_eps;
   const tc::MatMulOutput head = out(output_, logits_.as<float>(), nullptr, false);
-  APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, head_in, E, n_logits, &head, 1));
+  APR_RETURN_IF_ERROR(tc::MatMulMulti(ctx, head_in, E, plan.n_logits, &head, 1));
   return Mark("head");
 }
 

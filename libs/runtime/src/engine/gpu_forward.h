@@ -63,14 +63,19 @@ class GpuForward {
   ~GpuForward();
 
   // Runs rows t < tokens.size() (token, sequence, position as in Model::RunLayers; their blocks
-  // are reserved in `cache`) and writes n_logits rows of n_vocab logits, those of rows
-  // first_logit.., to logits_out. With spec.hidden_input, `hidden` holds the rows' input hidden
-  // states (tokens.size() x n_embd floats, host memory); otherwise it is null.
+  // are reserved in `cache`) and writes logit_rows.size() rows of n_vocab logits, those of the
+  // rows logit_rows names in that order, to logits_out. With spec.hidden_input, `hidden` holds
+  // the rows' input hidden states (tokens.size() x n_embd floats, host memory); otherwise null.
   absl::Status Run(std::span<const int32_t> tokens, std::span<const int> seq_ids,
-                   std::span<const int> positions, const KvCache& cache, int first_logit,
-                   int n_logits, float* logits_out, const float* hidden = nullptr);
+                   std::span<const int> positions, const KvCache& cache,
+                   std::span<const int> logit_rows, float* logits_out,
+                   const float* hidden = nullptr);
 
   std::string Describe() const;
+
+  // Page-locked host memory for `floats` logits (Model::LogitsBuffer), or null when the host
+  // cannot lock it or APR_CUDA_PINNED_LOGITS=0 (then the caller uses pageable memory).
+  float* HostLogits(size_t floats);
 
  private:
   struct DevMatrix {
@@ -87,9 +92,22 @@ class GpuForward {
   GpuForward() = default;
   absl::Status Reserve(int rows, int n_ints);
   std::string KernelSummary() const;
+  // Rows [first, first + rows) of a step: one sequence (block table `table` of the step's
+  // RowMap) at positions start_pos.. — a prompt chunk for the tiled prefill attention.
+  struct PromptRun {
+    int first = 0, rows = 0, table = 0, start_pos = 0;
+  };
+  struct StepPlan {
+    std::vector<PromptRun> prompts;
+    int decode_first = 0;  // rows [decode_first, n) take the decode attention
+    int max_pos = 0;       // bounds every row's position
+    // The head's rows: [logit_first, logit_first + n_logits), or when `gather` is set the
+    // n_logits rows it lists (device ints).
+    int logit_first = 0, n_logits = 0;
+    const int32_t* gather = nullptr;
+  };
   // Enqueues the whole step (embedding .. logits into logits_) on the stream.
-  absl::Status Enqueue(int n, bool prefill, int start_pos, int max_pos,
-                       const trueno::cuda::RowMap& map, int first_logit, int n_logits);
+  absl::Status Enqueue(int n, const StepPlan& plan, const trueno::cuda::RowMap& map);
 
   GpuModelSpec spec_;  // geometry only (host pointers are not used after Create)
   std::unique_ptr<trueno::cuda::Context> ctx_;
@@ -129,6 +147,8 @@ class GpuForward {
   int profile_steps_ = 0;
   bool profile_decode_ = false;  // the current Enqueue is a decode step
   absl::Status Mark(const char* what);
+  trueno::cuda::PinnedBuffer host_logits_;
+  bool pinned_logits_ = true;
   int ints_cap_ = 0;
   trueno::cuda::DeviceBuffer ints_;
   std::vector<int32_t> host_ints_;

@@ -1,5 +1,7 @@
 // Model's GPU hooks: backend selection (ModelOptions::backend), building the device graph from
 // the parsed weights, and the delegation of Forward / ForwardBatch to it.
+#include <algorithm>
+
 #include "engine/gpu_forward.h"
 #include "realizar/model.h"
 #include "trueno/status_macros.h"
@@ -21,6 +23,15 @@ std::string Model::backend_description() const {
   }
   if (gpu_ != nullptr) return gpu_->Describe();
   return why_cpu_.empty() ? std::string("cpu") : Concat("cpu (GPU not used: ", why_cpu_, ")");
+}
+
+float* Model::LogitsBuffer(size_t rows) {
+  const size_t floats = std::max<size_t>(1, rows) * config_.n_vocab;
+  if (gpu_ != nullptr) {
+    if (float* p = gpu_->HostLogits(floats); p != nullptr) return p;
+  }
+  if (logits_buffer_.size() < floats) logits_buffer_.resize(floats);
+  return logits_buffer_.data();
 }
 
 absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
@@ -111,14 +122,13 @@ absl::Status Model::InitGpu(const ModelOptions& options, KvCacheConfig& kc) {
 }
 
 absl::Status Model::RunGpu(std::span<const int32_t> tokens, std::span<const int> seq_ids,
-                           std::span<const int> positions, int first_logit, int n_logits,
+                           std::span<const int> positions, std::span<const int> logit_rows,
                            float* logits_out) {
   if (gpu_first_layer_ == 0) {
-    return gpu_->Run(tokens, seq_ids, positions, *cache_, first_logit, n_logits, logits_out);
+    return gpu_->Run(tokens, seq_ids, positions, *cache_, logit_rows, logits_out);
   }
   APR_RETURN_IF_ERROR(RunLayers(tokens, seq_ids, positions, gpu_first_layer_));
-  return gpu_->Run(tokens, seq_ids, positions, *cache_, first_logit, n_logits, logits_out,
-                   x_.data());
+  return gpu_->Run(tokens, seq_ids, positions, *cache_, logit_rows, logits_out, x_.data());
 }
 
 }  // namespace realizar

@@ -328,10 +328,12 @@ absl::Status Model::RunLayers(std::span<const int32_t> tokens, std::span<const i
   return absl::OkStatus();
 }
 
-absl::Status Model::Head(int first, int count, float* logits_out) {
+absl::Status Model::Head(std::span<const int> rows, float* logits_out) {
   const int E = static_cast<int>(config_.n_embd);
+  const int count = static_cast<int>(rows.size());
+  if (count == 0) return absl::OkStatus();
   for (int t = 0; t < count; ++t) {
-    trueno::RmsNorm(x_.data() + static_cast<size_t>(first + t) * E, output_norm_.data(), E,
+    trueno::RmsNorm(x_.data() + static_cast<size_t>(rows[t]) * E, output_norm_.data(), E,
                     config_.rms_eps, xb_.data() + static_cast<size_t>(t) * E);
   }
   return trueno::MatMul(output_.type, output_.data, output_.rows, output_.cols, xb_.data(), count,
@@ -365,15 +367,21 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
   const std::vector<int> seq_ids(static_cast<size_t>(n), seq_id);
   std::vector<int> positions(static_cast<size_t>(n));
   for (int t = 0; t < n; ++t) positions[t] = start_pos + t;
+  std::vector<int> logit_rows;
+  if (all_logits) {
+    logit_rows = positions;
+    for (int t = 0; t < n; ++t) logit_rows[t] = t;
+  } else {
+    logit_rows.push_back(n - 1);
+  }
   if (gpu_ != nullptr) {
-    APR_RETURN_IF_ERROR(
-        RunGpu(tokens, seq_ids, positions, all_logits ? 0 : n - 1, all_logits ? n : 1, logits_out));
+    APR_RETURN_IF_ERROR(RunGpu(tokens, seq_ids, positions, logit_rows, logits_out));
     cache_->SetLength(seq_id, start_pos + n);
     return absl::OkStatus();
   }
   APR_RETURN_IF_ERROR(RunLayers(tokens, seq_ids, positions));
   cache_->SetLength(seq_id, start_pos + n);
-  return all_logits ? Head(0, n, logits_out) : Head(n - 1, 1, logits_out);
+  return Head(logit_rows, logits_out);
 }
 
 }  // namespace realizar

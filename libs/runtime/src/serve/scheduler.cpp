@@ -1,8 +1,8 @@
 // The engine loop. Each iteration: take cancellations and admit waiting requests (under the
-// lock), then outside the lock run at most prefill_chunk prompt tokens (over all prefilling
-// sequences) and one batched decode step over every decoding sequence. Sequences are finished
-// (callbacks, KV blocks freed) as soon as they stop, so their capacity is available to the next
-// admission.
+// lock), then outside the lock run one forward over every running sequence: a chunk of each new
+// prompt (at most prefill_chunk prompt tokens in all) and the next token of each decoding one.
+// Sequences are finished (callbacks, KV blocks freed) as soon as they stop, so their capacity is
+// available to the next admission.
 #include "realizar/scheduler.h"
 
 #include <tbb/parallel_for.h>
@@ -34,6 +34,7 @@ struct Scheduler::Sequence {
   Sampler sampler;
   int blocks_needed = 0;
   int prefilled = 0;         // prompt tokens already in the cache
+  int chunk = 0;             // prompt tokens in the current step
   int32_t pending = -1;      // sampled token not yet in the cache
   std::vector<int32_t> out;  // generated tokens
   Clock::time_point submitted, admitted, first_token;
@@ -54,6 +55,9 @@ Scheduler::Scheduler(Model& model, const SchedulerOptions& options)
   blocks_total_ = model.kv_cache().blocks_total();
   const char* prof = std::getenv("APR_SCHED_PROFILE");
   profile_.on = prof != nullptr && prof[0] == '1';
+  if (const char* mixed = std::getenv("APR_SCHED_MIXED"); mixed != nullptr && mixed[0] == '0') {
+    options_.mixed_prefill = false;
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -64,15 +68,18 @@ Scheduler::~Scheduler() {
 
 void Scheduler::PrintProfile() const {
   const Profile& p = profile_;
-  const double steps = static_cast<double>(std::max<int64_t>(1, p.decode_steps));
+  const double steps = static_cast<double>(std::max<int64_t>(1, p.steps));
+  const double prompt_steps = static_cast<double>(std::max<int64_t>(1, p.prompt_steps));
   std::fprintf(stderr,
-               "scheduler profile: %lld decode steps, mean batch %.2f: forward %.3f ms/step, "
-               "sampling %.3f ms/step, token reports %.3f ms/step; %lld prefill chunks "
-               "(%lld tokens) %.3f s in all; waiting for work %.3f s\n",
-               static_cast<long long>(p.decode_steps), p.decode_rows / steps,
-               1e3 * p.decode_s / steps, 1e3 * p.sample_s / steps, 1e3 * p.report_s / steps,
-               static_cast<long long>(p.prefill_chunks), static_cast<long long>(p.prefill_tokens),
-               p.prefill_s, p.wait_s);
+               "scheduler profile (%s prefill): %lld steps, mean decode rows %.2f: forward %.3f "
+               "ms/step, sampling %.3f ms/step, token reports %.3f ms/step; %lld steps with "
+               "prompt chunks (%lld chunks, %lld tokens): forward %.3f ms/step, %.3f s in all; "
+               "waiting for work %.3f s\n",
+               options_.mixed_prefill ? "mixed" : "separate", static_cast<long long>(p.steps),
+               p.decode_rows / steps, 1e3 * p.forward_s / steps, 1e3 * p.sample_s / steps,
+               1e3 * p.report_s / steps, static_cast<long long>(p.prompt_steps),
+               static_cast<long long>(p.prompt_chunks), static_cast<long long>(p.prompt_tokens),
+               1e3 * p.prompt_forward_s / prompt_steps, p.prompt_forward_s, p.wait_s);
 }
 
 absl::StatusOr<uint64_t> Scheduler::Submit(GenerationRequest request) {
@@ -240,77 +247,122 @@ void Scheduler::AdmitLocked() {
 }
 
 bool Scheduler::Step() {
-  // Prefill: at most prefill_chunk prompt tokens per iteration in total, shared out in
-  // admission order, so a burst of long prompts delays the running streams' next decode step
-  // by one chunk's forward, not by one chunk per new request.
+  // One forward for the whole iteration: a prompt chunk of each prefilling sequence (at most
+  // prefill_chunk prompt tokens in total, shared out in admission order, so a burst of long
+  // prompts delays the running streams by one chunk's worth of rows, not by one pass over the
+  // weights per new request) and the pending token of every decoding sequence. Prompt chunks
+  // come first (several-token chunks before single ones: the layout the GPU's tiled prefill
+  // attention takes), then decode tokens. Logits come back for the decode tokens and for the
+  // chunks that end their prompt, in segment order.
   int budget = options_.prefill_chunk;
+  std::vector<Sequence*> prompts, decodes;
   for (auto& seq : running_) {
-    if (budget <= 0) break;
-    if (seq->finished || seq->prefilled >= static_cast<int>(seq->req.prompt.size())) continue;
-    if (seq->req.max_tokens == 0) {
-      Finish(*seq, FinishReason::kLength);
-      continue;
+    if (seq->finished) continue;
+    if (seq->prefilled < static_cast<int>(seq->req.prompt.size())) {
+      if (budget <= 0) continue;
+      if (seq->req.max_tokens == 0) {
+        Finish(*seq, FinishReason::kLength);
+        continue;
+      }
+      seq->chunk = std::min(budget, static_cast<int>(seq->req.prompt.size()) - seq->prefilled);
+      budget -= seq->chunk;
+      prompts.push_back(seq.get());
+    } else if (seq->pending >= 0) {
+      decodes.push_back(seq.get());
     }
-    const int total = static_cast<int>(seq->req.prompt.size());
-    const int n = std::min(budget, total - seq->prefilled);
-    budget -= n;
-    logits_.resize(static_cast<size_t>(n_vocab_));
-    std::span<const int32_t> chunk(seq->req.prompt.data() + seq->prefilled, static_cast<size_t>(n));
-    const auto t0 = Clock::now();
-    absl::Status s = model_.Forward(chunk, seq->seq_id, seq->prefilled, logits_.data());
-    if (profile_.on) {
-      profile_.prefill_s += Seconds(t0, Clock::now());
-      ++profile_.prefill_chunks;
-      profile_.prefill_tokens += n;
-    }
-    prefill_tokens_run_.fetch_add(n, std::memory_order_relaxed);
-    if (!s.ok()) {
-      Finish(*seq, FinishReason::kError, s);
-      continue;
-    }
-    seq->prefilled += n;
-    if (seq->prefilled == total) Emit(*seq, logits_.data());
   }
-  // Decode: every sequence holding a sampled token, in one batched forward.
-  std::vector<Sequence*> batch;
-  std::vector<int32_t> tokens;
-  std::vector<int> seq_ids, positions;
-  for (auto& seq : running_) {
-    if (seq->finished || seq->pending < 0) continue;
-    batch.push_back(seq.get());
-    tokens.push_back(seq->pending);
-    seq_ids.push_back(seq->seq_id);
-    positions.push_back(seq->Position());
-  }
-  if (!batch.empty()) {
-    for (Sequence* seq : batch) seq->pending = -1;
-    logits_.resize(batch.size() * static_cast<size_t>(n_vocab_));
-    const auto t0 = Clock::now();
-    absl::Status s = model_.ForwardBatch(tokens, seq_ids, positions, logits_.data());
-    const auto t1 = Clock::now();
-    if (!s.ok()) {
-      for (Sequence* seq : batch) Finish(*seq, FinishReason::kError, s);
+  std::stable_partition(prompts.begin(), prompts.end(), [](Sequence* q) { return q->chunk > 1; });
+  std::vector<Sequence*> step = prompts;
+  step.insert(step.end(), decodes.begin(), decodes.end());
+  if (step.empty()) return !running_.empty();
+
+  std::vector<Model::Segment> segments(step.size());
+  std::vector<size_t> logit_row(step.size(), 0);
+  size_t n_logits = 0;
+  int prompt_tokens = 0;
+  for (size_t i = 0; i < step.size(); ++i) {
+    Sequence& seq = *step[i];
+    Model::Segment& sg = segments[i];
+    sg.seq_id = seq.seq_id;
+    if (i < prompts.size()) {
+      sg.start_pos = seq.prefilled;
+      sg.tokens = std::span<const int32_t>(seq.req.prompt.data() + seq.prefilled,
+                                           static_cast<size_t>(seq.chunk));
+      sg.want_logits = seq.prefilled + seq.chunk == static_cast<int>(seq.req.prompt.size());
+      prompt_tokens += seq.chunk;
     } else {
-      // Sampling is independent per sequence (each has its own seeded RNG), so the batch is
-      // sampled in parallel; with a large vocabulary it costs as much as a decode step.
-      // Reporting the tokens (callbacks, stop handling) stays sequential.
-      const size_t vocab = static_cast<size_t>(n_vocab_);
-      std::vector<int32_t> sampled(batch.size());
-      tbb::parallel_for(size_t{0}, batch.size(), [&](size_t i) {
-        std::span<const float> row(logits_.data() + i * vocab, vocab);
-        sampled[i] = batch[i]->sampler.Sample(row, batch[i]->out);
-      });
-      const auto t2 = Clock::now();
-      for (size_t i = 0; i < batch.size(); ++i) {
-        Accept(*batch[i], sampled[i], logits_.data() + i * vocab);
-      }
-      if (profile_.on) {
-        profile_.decode_s += Seconds(t0, t1);
-        profile_.sample_s += Seconds(t1, t2);
-        profile_.report_s += Seconds(t2, Clock::now());
-        ++profile_.decode_steps;
-        profile_.decode_rows += static_cast<int64_t>(batch.size());
-      }
+      sg.start_pos = seq.Position();
+      sg.tokens = std::span<const int32_t>(&seq.pending, 1);
+    }
+    logit_row[i] = n_logits;
+    if (sg.want_logits) ++n_logits;
+  }
+  const size_t vocab = static_cast<size_t>(n_vocab_);
+  float* const logits = model_.LogitsBuffer(n_logits);  // page-locked on the GPU
+  auto run = [&](size_t first, size_t count) {
+    return model_.ForwardSegments(std::span(segments).subspan(first, count),
+                                  logits + logit_row[first] * vocab);
+  };
+  const auto t0 = Clock::now();
+  std::vector<absl::Status> status(step.size());
+  if (options_.mixed_prefill) {
+    absl::Status s = run(0, step.size());
+    for (auto& st : status) st = s;
+    if (!s.ok() && step.size() > 1) {
+      // Find the segment at fault: run each alone so one bad request does not fail the others.
+      for (size_t i = 0; i < step.size(); ++i) status[i] = run(i, 1);
+    }
+  } else {
+    // Each prompt chunk in a forward of its own, then all decode tokens in one (the layout
+    // before mixed steps; APR_SCHED_MIXED=0 selects it for A/B measurements).
+    for (size_t i = 0; i < prompts.size(); ++i) status[i] = run(i, 1);
+    if (!decodes.empty()) {
+      absl::Status s = run(prompts.size(), decodes.size());
+      for (size_t i = prompts.size(); i < step.size(); ++i) status[i] = s;
+    }
+  }
+  const auto t1 = Clock::now();
+  prefill_tokens_run_.fetch_add(prompt_tokens, std::memory_order_relaxed);
+
+  std::vector<size_t> sample;  // steps that produce a token now
+  for (size_t i = 0; i < step.size(); ++i) {
+    Sequence& seq = *step[i];
+    if (!status[i].ok()) {
+      Finish(seq, FinishReason::kError, status[i]);
+      continue;
+    }
+    if (i < prompts.size()) {
+      seq.prefilled += seq.chunk;
+    } else {
+      seq.pending = -1;  // now in the cache
+    }
+    if (segments[i].want_logits) sample.push_back(i);
+  }
+  // Sampling is independent per sequence (each has its own seeded RNG), so the rows are sampled
+  // in parallel; with a large vocabulary and temperature > 0 it costs as much as a decode step.
+  // Reporting the tokens (callbacks, stop handling) stays sequential.
+  std::vector<int32_t> sampled(sample.size());
+  tbb::parallel_for(size_t{0}, sample.size(), [&](size_t j) {
+    Sequence& seq = *step[sample[j]];
+    std::span<const float> row(logits + logit_row[sample[j]] * vocab, vocab);
+    sampled[j] = seq.sampler.Sample(row, seq.out);
+  });
+  const auto t2 = Clock::now();
+  for (size_t j = 0; j < sample.size(); ++j) {
+    Accept(*step[sample[j]], sampled[j], logits + logit_row[sample[j]] * vocab);
+  }
+  if (profile_.on) {
+    Profile& p = profile_;
+    p.forward_s += Seconds(t0, t1);
+    p.sample_s += Seconds(t1, t2);
+    p.report_s += Seconds(t2, Clock::now());
+    ++p.steps;
+    p.decode_rows += static_cast<int64_t>(decodes.size());
+    if (!prompts.empty()) {
+      ++p.prompt_steps;
+      p.prompt_chunks += static_cast<int64_t>(prompts.size());
+      p.prompt_tokens += prompt_tokens;
+      p.prompt_forward_s += Seconds(t0, t1);
     }
   }
   return !running_.empty();
