@@ -1,8 +1,10 @@
 #!/bin/bash
 # GPU decode/prefill benchmark, one command on the GPU machine:
 #   benchmarks/gpu/run.sh            (APR=path/to/apr to pick the binary, MODELS / RUNS to narrow)
-# Synthesizes Qwen2.5-1.5B and Qwen2.5-7B as Q4_K_M GGUF (random weights, std 0.02, real Qwen
-# tokenizer; `apr synth --type q4_k_m` quantizes while writing, like `apr synth` + `apr quantize`),
+# Synthesizes Qwen2.5-1.5B and Qwen2.5-7B as Q4_K_M GGUF (random weights, std 0.02, the real Qwen
+# tokenizer from TOKENIZER or ../shared/assets/tokenizers/qwen2/tokenizer.json — the built-in
+# byte-level BPE otherwise, which spells text in ~3x as many tokens; `apr synth --type q4_k_m`
+# quantizes while writing, like `apr synth` + `apr quantize`),
 # runs `apr bench --gpu` (pp512, tg128; it measures a 4 GiB device-to-device copy for the
 # roofline), and prints a table beside the issue's targets. JSON of every run lands in $OUT.
 set -u
@@ -15,6 +17,13 @@ fi
 OUT=${OUT:-/tmp/apr-gpu-bench}
 WORK=${WORK:-/tmp/apr-gpu-models}
 MODELS=${MODELS:-"qwen2.5-1.5b qwen2.5-7b"}
+TOKENIZER=${TOKENIZER:-$ROOT/../shared/assets/tokenizers/qwen2/tokenizer.json}
+TOK_ARGS=()
+if [ -f "$TOKENIZER" ]; then
+  TOK_ARGS=(--tokenizer "$TOKENIZER")
+else
+  echo "note: no $TOKENIZER; the models get the built-in tokenizer (prompt text runs ~3x longer)"
+fi
 RUNS=${RUNS:-3}
 mkdir -p "$OUT" "$WORK"
 echo "apr: $APR"
@@ -24,7 +33,7 @@ for m in $MODELS; do
   f="$WORK/$m-q4_k_m.gguf"
   if [ ! -f "$f" ]; then
     t0=$(date +%s)
-    "$APR" synth --preset "$m" --type q4_k_m --seed 1 -o "$f" > "$OUT/synth-$m.txt" 2>&1 ||
+    "$APR" synth --preset "$m" --type q4_k_m --seed 1 "${TOK_ARGS[@]}" -o "$f" > "$OUT/synth-$m.txt" 2>&1 ||
       { echo "synth $m failed:"; tail -5 "$OUT/synth-$m.txt"; continue; }
     echo "synthesized $m in $(( $(date +%s) - t0 )) s: $(du -h "$f" | cut -f1)"
   fi

@@ -6,7 +6,9 @@
 #include <map>
 #include <set>
 
+#include "aprender/model_config.h"
 #include "aprender/synth.h"
+#include "test_assets.h"
 #include "trueno/half.h"
 
 using aprender::SynthSpec;
@@ -224,4 +226,30 @@ TEST_CASE("Built-in tokenizer is byte-level BPE sized to the vocab") {
   }
   aprender::Metadata md;
   CHECK_FALSE(aprender::AddDefaultTokenizer(258, md).ok());
+}
+
+TEST_CASE("An imported tokenizer smaller than the vocab is padded so the model loads") {
+  APR_REQUIRE_ASSET("tokenizers/qwen2/tokenizer.json");
+  SynthSpec spec = *aprender::SynthPreset("tiny-qwen2");
+  spec.vocab = 151936;  // Qwen2.5's embedding rows; its tokenizer.json lists 151,669 tokens
+  spec.tokenizer_json = (apr_test::SharedAssets() / "tokenizers/qwen2/tokenizer.json").string();
+  auto model = aprender::SynthesizeModel(spec, trueno::DType::kF16);
+  REQUIRE(model.ok());
+  const auto* tokens = model->metadata.Find("tokenizer.ggml.tokens")->AsArray();
+  const auto* types = model->metadata.Find("tokenizer.ggml.token_type")->AsArray();
+  REQUIRE(tokens->items.size() == spec.vocab);
+  REQUIRE(types->items.size() == spec.vocab);
+  CHECK(*tokens->items[151643].AsString() == "<|endoftext|>");  // the tokenizer's own ids kept
+  CHECK(*tokens->items[151935].AsString() == "[PAD151935]");
+  auto config = aprender::ModelConfigFromFile(*model);
+  REQUIRE(config.ok());
+  CHECK(config->n_vocab == spec.vocab);
+  // A vocabulary smaller than the tokenizer is an error naming both sizes.
+  spec.vocab = 1000;
+  auto small = aprender::SynthesizeModel(spec, trueno::DType::kF16);
+  REQUIRE_FALSE(small.ok());
+  INFO(small.status().message());
+  const std::string msg(small.status().message());
+  CHECK(msg.find(std::to_string(151669)) != std::string::npos);  // the tokenizer's token count
+  CHECK(msg.find("--vocab") != std::string::npos);
 }

@@ -13,6 +13,7 @@
 
 #include "aprender/hf_dir.h"
 #include "aprender/quantize_model.h"
+#include "hf_tokenizer.h"
 #include "trueno/half.h"
 #include "trueno/status_macros.h"
 #include "trueno/str_cat.h"
@@ -259,9 +260,12 @@ absl::StatusOr<std::vector<SynthTensor>> SynthTensorPlan(const SynthSpec& s) {
 
 uint32_t SynthFileType(trueno::DType weight_type) {
   switch (weight_type) {
-    case trueno::DType::kF16: return QuantPresetFileType(QuantPreset::kF16);
-    case trueno::DType::kBF16: return QuantPresetFileType(QuantPreset::kBF16);
-    default: return QuantPresetFileType(QuantPreset::kF32);
+    case trueno::DType::kF16:
+      return QuantPresetFileType(QuantPreset::kF16);
+    case trueno::DType::kBF16:
+      return QuantPresetFileType(QuantPreset::kBF16);
+    default:
+      return QuantPresetFileType(QuantPreset::kF32);
   }
 }
 
@@ -295,6 +299,9 @@ absl::StatusOr<ModelFile> SynthesizeModel(const SynthSpec& spec, trueno::DType w
                            a->items.size(), " or more"));
       }
     }
+    // The embedding has a row for every id; ids no token uses get [PAD<id>] entries, as in
+    // llama.cpp's conversions of Qwen (151,936 rows, 151,669 tokens), or the file would not load.
+    hf_internal::PadVocab(spec.vocab, model.metadata);
   }
 
   uint64_t total = 0;
