@@ -42,6 +42,42 @@ static double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+StepPlan PlanStep(std::span<const int> seq_ids, std::span<const int> positions,
+                  std::span<const int32_t> row_table, std::span<const int> logit_rows) {
+  const int n = static_cast<int>(seq_ids.size());
+  StepPlan plan;
+  for (int t = 0; t < n; ++t) plan.max_pos = std::max(plan.max_pos, positions[t]);
+  std::vector<PromptRun> runs;
+  for (int t = 0; t < n; ++t) {
+    if (t > 0 && seq_ids[t] == seq_ids[t - 1] && positions[t] == positions[t - 1] + 1) {
+      ++runs.back().rows;
+    } else {
+      runs.push_back({t, 1, row_table[t], positions[t]});
+    }
+  }
+  int multi_end = 0;
+  for (const PromptRun& r : runs) {
+    if (r.rows > 1) multi_end = r.first + r.rows;
+  }
+  bool singles_last = true;
+  for (const PromptRun& r : runs) {
+    if (r.rows == 1 && r.first < multi_end) singles_last = false;
+  }
+  if (singles_last) {
+    for (const PromptRun& r : runs) {
+      if (r.rows > 1) plan.prompts.push_back(r);
+    }
+    plan.decode_first = multi_end;
+  }
+  const int n_logits = static_cast<int>(logit_rows.size());
+  bool contiguous = true;
+  for (int i = 1; i < n_logits; ++i) contiguous = contiguous && logit_rows[i] == logit_rows[0] + i;
+  plan.n_logits = n_logits;
+  plan.gather_rows = !contiguous;
+  plan.logit_first = contiguous && n_logits > 0 ? logit_rows[0] : 0;
+  return plan;
+}
+
 GpuForward::~GpuForward() {
   if (ctx_ != nullptr) (void)ctx_->Synchronize();
   if (profile_ && profile_steps_ > 0) {
@@ -362,45 +398,13 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
   }
   const int n_tables = static_cast<int>(table_of_seq.size());
 
-  // Runs of rows of one sequence at consecutive positions: runs of 2+ rows (prompt chunks) take
-  // the tiled prefill attention, provided the single rows (decode tokens) all come after them
-  // and so form one range for the decode attention; any other layout runs every row through the
-  // decode attention (correct for any mix, slower for long chunks).
-  StepPlan plan;
-  plan.max_pos = max_pos;
-  {
-    std::vector<PromptRun> runs;
-    for (int t = 0; t < n; ++t) {
-      if (t > 0 && seq_ids[t] == seq_ids[t - 1] && positions[t] == positions[t - 1] + 1) {
-        ++runs.back().rows;
-      } else {
-        runs.push_back({t, 1, row_table[t], positions[t]});
-      }
-    }
-    int multi_end = 0;
-    for (const PromptRun& r : runs) {
-      if (r.rows > 1) multi_end = r.first + r.rows;
-    }
-    bool singles_last = true;
-    for (const PromptRun& r : runs) {
-      if (r.rows == 1 && r.first < multi_end) singles_last = false;
-    }
-    if (singles_last) {
-      for (const PromptRun& r : runs) {
-        if (r.rows > 1) plan.prompts.push_back(r);
-      }
-      plan.decode_first = multi_end;
-    }
-  }
-  bool contiguous = n_logits > 0;
-  for (int i = 0; i < n_logits; ++i) contiguous = contiguous && logit_rows[i] == logit_rows[0] + i;
-  plan.n_logits = n_logits;
-  plan.logit_first = contiguous ? logit_rows[0] : 0;
+  StepPlan plan = PlanStep(seq_ids, positions, row_table, logit_rows);
+  const bool contiguous = !plan.gather_rows;
 
   const int ctx_blocks = (max_context_ + cache.block_size() - 1) / cache.block_size();
-  const bool graph = use_graphs_ && plan.prompts.empty() && n <= graph_rows_ && contiguous &&
-                     plan.logit_first == 0 && n_logits == n && max_pos < max_context_ &&
-                     max_blocks <= ctx_blocks;
+  const bool graph = use_graphs_ && plan.prompts.empty() && n <= graph_rows_ && n_logits > 0 &&
+                     contiguous && plan.logit_first == 0 && n_logits == n &&
+                     max_pos < max_context_ && max_blocks <= ctx_blocks;
   if (graph) max_blocks = ctx_blocks;  // fixed table width: the graph's layout never changes
   const int gather_at = 3 * n + n_tables * max_blocks;
   const int n_ints = gather_at + (contiguous ? 0 : n_logits);

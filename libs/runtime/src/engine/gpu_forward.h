@@ -50,6 +50,31 @@ struct GpuModelSpec {
   std::vector<GpuLayerSpec> layers;
 };
 
+// Rows [first, first + rows) of a step: one sequence (block table `table` of the step's RowMap)
+// at positions start_pos.. — a prompt chunk for the tiled prefill attention.
+struct PromptRun {
+  int first = 0, rows = 0, table = 0, start_pos = 0;
+};
+struct StepPlan {
+  std::vector<PromptRun> prompts;
+  int decode_first = 0;  // rows [decode_first, n) take the decode attention
+  int max_pos = 0;       // bounds every row's position
+  // The head's rows: [logit_first, logit_first + n_logits), or, when gather_rows, the n_logits
+  // rows Run's logit_rows list (uploaded; `gather` is their device copy).
+  int logit_first = 0, n_logits = 0;
+  bool gather_rows = false;
+  const int32_t* gather = nullptr;
+};
+
+// How a step's rows split between the attention kernels and which rows feed the head: runs of
+// 2+ rows of one sequence at consecutive positions (prompt chunks) take the tiled prefill
+// attention when every single row comes after them (then those form one range for the decode
+// attention); any other layout sends every row through the decode attention (correct for any
+// mix, slower for long chunks). row_table[t] is row t's block-table index. Host-only logic (a
+// CPU test covers it).
+StepPlan PlanStep(std::span<const int> seq_ids, std::span<const int> positions,
+                  std::span<const int32_t> row_table, std::span<const int> logit_rows);
+
 class GpuForward {
  public:
   // Uploads the weights and allocates the KV pool: kc.num_blocks blocks, or fewer when the
@@ -92,20 +117,6 @@ class GpuForward {
   GpuForward() = default;
   absl::Status Reserve(int rows, int n_ints);
   std::string KernelSummary() const;
-  // Rows [first, first + rows) of a step: one sequence (block table `table` of the step's
-  // RowMap) at positions start_pos.. — a prompt chunk for the tiled prefill attention.
-  struct PromptRun {
-    int first = 0, rows = 0, table = 0, start_pos = 0;
-  };
-  struct StepPlan {
-    std::vector<PromptRun> prompts;
-    int decode_first = 0;  // rows [decode_first, n) take the decode attention
-    int max_pos = 0;       // bounds every row's position
-    // The head's rows: [logit_first, logit_first + n_logits), or when `gather` is set the
-    // n_logits rows it lists (device ints).
-    int logit_first = 0, n_logits = 0;
-    const int32_t* gather = nullptr;
-  };
   // Enqueues the whole step (embedding .. logits into logits_) on the stream.
   absl::Status Enqueue(int n, const StepPlan& plan, const trueno::cuda::RowMap& map);
 
