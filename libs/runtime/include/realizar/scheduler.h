@@ -34,8 +34,8 @@ struct SchedulerOptions {
   int prefill_chunk = 256;
   // Prompt chunks run in the same forward as the decode tokens (Model::ForwardSegments), so a
   // new request costs the running streams a few more rows instead of a pass over the weights.
-  // False: each chunk in a forward of its own before the decode step (APR_SCHED_MIXED=0 in the
-  // environment forces it, for A/B measurements).
+  // False: each chunk in a forward of its own before the decode step. APR_SCHED_MIXED=0 / 1 in
+  // the environment overrides this either way (A/B measurements).
   bool mixed_prefill = true;
 };
 

@@ -55,8 +55,9 @@ Scheduler::Scheduler(Model& model, const SchedulerOptions& options)
   blocks_total_ = model.kv_cache().blocks_total();
   const char* prof = std::getenv("APR_SCHED_PROFILE");
   profile_.on = prof != nullptr && prof[0] == '1';
-  if (const char* mixed = std::getenv("APR_SCHED_MIXED"); mixed != nullptr && mixed[0] == '0') {
-    options_.mixed_prefill = false;
+  if (const char* mixed = std::getenv("APR_SCHED_MIXED");
+      mixed != nullptr && (mixed[0] == '0' || mixed[0] == '1')) {
+    options_.mixed_prefill = mixed[0] == '1';
   }
   thread_ = std::thread([this] { Loop(); });
 }
