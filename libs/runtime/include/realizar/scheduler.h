@@ -118,7 +118,6 @@ class Scheduler {
   void Loop();
   void AdmitLocked();
   bool Step();  // one forward: prompt chunks and decode tokens; false when idle
-  void Emit(Sequence& seq, const float* logits);  // samples, then Accept
   void Accept(Sequence& seq, int32_t tok, const float* logits);
   void Finish(Sequence& seq, FinishReason reason, absl::Status status = absl::OkStatus());
 

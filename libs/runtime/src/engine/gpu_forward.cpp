@@ -385,7 +385,7 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
   // One host array, one copy: tokens | positions | row -> table | block tables | logits rows.
   std::vector<int> table_of_seq;  // distinct sequences in row order
   std::vector<int32_t> row_table(static_cast<size_t>(n));
-  int max_blocks = 1, max_pos = 0;
+  int max_blocks = 1;
   for (int t = 0; t < n; ++t) {
     auto it = std::find(table_of_seq.begin(), table_of_seq.end(), seq_ids[t]);
     if (it == table_of_seq.end()) {
@@ -394,7 +394,6 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
       max_blocks = std::max(max_blocks, static_cast<int>(cache.BlockTable(seq_ids[t]).size()));
     }
     row_table[t] = static_cast<int32_t>(it - table_of_seq.begin());
-    max_pos = std::max(max_pos, positions[t]);
   }
   const int n_tables = static_cast<int>(table_of_seq.size());
 
@@ -404,7 +403,7 @@ absl::Status GpuForward::Run(std::span<const int32_t> tokens, std::span<const in
   const int ctx_blocks = (max_context_ + cache.block_size() - 1) / cache.block_size();
   const bool graph = use_graphs_ && plan.prompts.empty() && n <= graph_rows_ && n_logits > 0 &&
                      contiguous && plan.logit_first == 0 && n_logits == n &&
-                     max_pos < max_context_ && max_blocks <= ctx_blocks;
+                     plan.max_pos < max_context_ && max_blocks <= ctx_blocks;
   if (graph) max_blocks = ctx_blocks;  // fixed table width: the graph's layout never changes
   const int gather_at = 3 * n + n_tables * max_blocks;
   const int n_ints = gather_at + (contiguous ? 0 : n_logits);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <numeric>
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -367,13 +368,9 @@ absl::Status Model::Forward(std::span<const int32_t> tokens, int seq_id, int sta
   const std::vector<int> seq_ids(static_cast<size_t>(n), seq_id);
   std::vector<int> positions(static_cast<size_t>(n));
   for (int t = 0; t < n; ++t) positions[t] = start_pos + t;
-  std::vector<int> logit_rows;
-  if (all_logits) {
-    logit_rows = positions;
-    for (int t = 0; t < n; ++t) logit_rows[t] = t;
-  } else {
-    logit_rows.push_back(n - 1);
-  }
+  // Every row's logits, or the last row's.
+  std::vector<int> logit_rows(all_logits ? static_cast<size_t>(n) : 1);
+  std::iota(logit_rows.begin(), logit_rows.end(), all_logits ? 0 : n - 1);
   if (gpu_ != nullptr) {
     APR_RETURN_IF_ERROR(RunGpu(tokens, seq_ids, positions, logit_rows, logits_out));
     cache_->SetLength(seq_id, start_pos + n);

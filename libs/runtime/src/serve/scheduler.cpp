@@ -178,13 +178,6 @@ void Scheduler::Finish(Sequence& seq, FinishReason reason, absl::Status status) 
   if (seq.req.on_done) seq.req.on_done(r);
 }
 
-// Samples from the logits of the sequence's last position, reports the token and decides
-// whether the sequence goes on.
-void Scheduler::Emit(Sequence& seq, const float* logits) {
-  std::span<const float> row(logits, static_cast<size_t>(n_vocab_));
-  Accept(seq, seq.sampler.Sample(row, seq.out), logits);
-}
-
 // Reports the sampled token `tok` (logits: the row it was sampled from) and decides whether the
 // sequence goes on.
 void Scheduler::Accept(Sequence& seq, int32_t tok, const float* logits) {
