@@ -143,6 +143,10 @@ void AddGpuFlags(CLI::App* cmd, GpuFlags& f) {
                   "layers to offload to the GPU (default all; 0 = none; N < the layer count puts "
                   "the last N layers and the head on the GPU, the rest on the CPU)");
   cmd->add_option("--gpu-device", f.gpu_device, "CUDA device index (default 0)");
+  cmd->add_flag("--mmap", f.mmap,
+                "CPU: read the weights through the file mapping instead of copying them into "
+                "memory at load (less memory when several processes share the file; slower "
+                "decode on machines where streaming mapped pages stalls)");
 }
 
 absl::Status ApplyGpuFlags(const GpuFlags& f, realizar::ModelOptions& mo) {
@@ -159,6 +163,7 @@ absl::Status ApplyGpuFlags(const GpuFlags& f, realizar::ModelOptions& mo) {
   mo.backend = f.no_gpu ? Backend::kCpu : (f.gpu ? Backend::kGpu : Backend::kAuto);
   mo.gpu_layers = f.gpu_layers;
   mo.gpu_device = f.gpu_device;
+  mo.mmap_weights = f.mmap;
   return absl::OkStatus();
 }
 

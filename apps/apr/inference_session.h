@@ -52,6 +52,7 @@ struct GpuFlags {
   bool no_gpu = false;  // --no-gpu: run on the CPU
   int gpu_layers = -1;  // --gpu-layers N: -1 = all, 0 = none, else the last N layers
   int gpu_device = 0;   // --gpu-device
+  bool mmap = false;    // --mmap: the CPU reads weights through the file mapping (no copy)
 };
 void AddGpuFlags(CLI::App* cmd, GpuFlags& flags);
 // Copies the flags into `mo` (backend, device, layers); InvalidArgument names a bad combination.

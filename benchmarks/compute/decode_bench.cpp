@@ -6,8 +6,9 @@
 // time because the development machine is shared: cpu-seconds per token is the steadier figure.
 //
 //   decode_bench [--preset qwen2.5-0.5b] [--quant q4_k_m] [--threads 2] [--prompt 512]
-//                [--gen 128] [--runs 1] [--cache /tmp/x.gguf] [--no-bandwidth]
+//                [--gen 128] [--runs 1] [--cache /tmp/x.gguf] [--no-bandwidth] [--steps]
 //
+// --steps: print every decode step's milliseconds in order (periodic stalls show as a pattern).
 // --cache: reuse a GGUF written by an earlier run (synthesis + quantization takes ~30 s).
 #include <sys/resource.h>
 
@@ -57,6 +58,7 @@ struct Args {
   std::string simd;        // Highway target to pin ("avx2", ...); empty = best
   std::string kv = "f32";  // KV cache type: f32 or f16
   bool bandwidth = true;
+  bool steps = false;
 };
 
 bool ParseArgs(int argc, char** argv, Args& a) {
@@ -66,6 +68,10 @@ bool ParseArgs(int argc, char** argv, Args& a) {
     const char* v = nullptr;
     if (k == "--no-bandwidth") {
       a.bandwidth = false;
+      continue;
+    }
+    if (k == "--steps") {
+      a.steps = true;
       continue;
     }
     if ((v = next()) == nullptr) return false;
@@ -124,11 +130,11 @@ absl::StatusOr<aprender::ModelFile> BuildModel(const Args& a) {
 int main(int argc, char** argv) {
   Args a;
   if (!ParseArgs(argc, argv, a)) {
-    std::fprintf(
-        stderr,
-        "usage: decode_bench [--preset NAME] [--quant PRESET] [--threads N] [--prompt N] "
-        "[--gen N] [--runs N] [--cache FILE.gguf] [--no-bandwidth] [--simd avx2|avx3|sse4|scalar] "
-        "[--kv-type f32|f16] [--batch N]\n");
+    std::fprintf(stderr,
+                 "usage: decode_bench [--preset NAME] [--quant PRESET] [--threads N] [--prompt N] "
+                 "[--gen N] [--runs N] [--cache FILE.gguf] [--no-bandwidth] [--steps] [--simd "
+                 "avx2|avx3|sse4|scalar] "
+                 "[--kv-type f32|f16] [--batch N]\n");
     return 2;
   }
   if (!a.simd.empty()) {
@@ -226,6 +232,10 @@ int main(int argc, char** argv) {
       }
     }
     const double tg_wall = Now() - t0, tg_cpu = CpuSeconds() - c0;
+    if (a.steps) {
+      for (double st : steps) std::printf("%.1f ", 1e3 * st);
+      std::printf("\n");
+    }
     std::sort(steps.begin(), steps.end());
     const double tg = a.gen / tg_wall;
     const double gbs = tg * step_bytes / 1e9;

@@ -3,9 +3,15 @@
 // interleaved sequences; error paths.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <span>
+#include <string>
 #include <vector>
+
+#include "aprender/gguf.h"
 
 #include "realizar/model.h"
 #include "reference_forward.h"
@@ -145,6 +151,37 @@ TEST_CASE("Tied embeddings use token_embd as the head", "[model]") {
   const Diff d = Compare(logits.data(), apr_test::ReferenceForward(*ref, kPrompt).back());
   INFO("rel_l2 " << d.rel_l2);
   CHECK(d.rel_l2 <= Tolerance(DType::kQ8_0));
+}
+
+TEST_CASE("A GGUF file's weights read through the mapping or copied give the same logits",
+          "[model]") {
+  // The default copies the CPU's matrices out of the mapping (and drops the mapped pages); both
+  // must compute on identical bytes, tied head included, against the float64 reference.
+  auto spec = Spec(Architecture::kQwen2, DType::kQ4_K, 9);
+  spec.tied = true;
+  auto synth = apr_test::MakeSynthModel(spec);
+  auto ref = apr_test::LoadRefModel(synth.file, synth.config);
+  REQUIRE(ref.ok());
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("apr_model_mmap_" + std::to_string(::getpid()) + ".gguf");
+  REQUIRE(aprender::WriteGguf(synth.file, path.string()).ok());
+  std::vector<std::vector<float>> logits;
+  for (bool mapped : {true, false}) {
+    auto file = aprender::ReadGguf(path.string());
+    REQUIRE(file.ok());
+    REQUIRE(!file->mapped.empty());
+    realizar::ModelOptions o;
+    o.mmap_weights = mapped;
+    auto model = realizar::Model::Create(std::move(*file), synth.config, o);
+    REQUIRE(model.ok());
+    logits.emplace_back((*model)->n_vocab());
+    REQUIRE((*model)->Forward(kPrompt, 0, 0, logits.back().data()).ok());
+  }
+  std::filesystem::remove(path);
+  CHECK(logits[0] == logits[1]);
+  const Diff d = Compare(logits[1].data(), apr_test::ReferenceForward(*ref, kPrompt).back());
+  INFO("rel_l2 " << d.rel_l2);
+  CHECK(d.rel_l2 <= Tolerance(DType::kQ4_K));
 }
 
 TEST_CASE("Prefill as one batch equals token-by-token decode", "[model]") {

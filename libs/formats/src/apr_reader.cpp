@@ -161,6 +161,7 @@ absl::StatusOr<ModelFile> ParseApr(std::span<const uint8_t> bytes, const std::st
 absl::StatusOr<ModelFile> ReadApr(const std::string& path) {
   APR_ASSIGN_OR_RETURN(auto mapped, MappedFile::Open(path));
   APR_ASSIGN_OR_RETURN(auto model, ParseApr(mapped->bytes(), path));
+  model.mapped.push_back(mapped->bytes());
   model.storage.push_back(mapped);
   return model;
 }

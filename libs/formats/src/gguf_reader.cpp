@@ -459,6 +459,7 @@ absl::StatusOr<ModelFile> ParseGguf(std::span<const uint8_t> bytes, const std::s
 absl::StatusOr<ModelFile> ReadGguf(const std::string& path) {
   APR_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::Open(path));
   APR_ASSIGN_OR_RETURN(ModelFile model, ParseGguf(file->bytes(), path));
+  model.mapped.push_back(file->bytes());
   model.storage.push_back(std::move(file));
   return model;
 }

@@ -190,6 +190,7 @@ namespace {
 absl::StatusOr<ModelFile> ReadSingle(const std::string& path) {
   APR_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
   APR_ASSIGN_OR_RETURN(ModelFile model, ParseSafetensors(file->bytes(), path));
+  model.mapped.push_back(file->bytes());
   model.storage.push_back(file);
   return model;
 }

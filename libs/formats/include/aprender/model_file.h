@@ -18,7 +18,8 @@ enum class FileFormat { kGguf, kSafetensors, kHfDir, kApr };
 std::string_view FileFormatName(FileFormat f);
 
 struct Tensor {
-  std::string name;  // GGUF naming: "token_embd.weight", "blk.0.attn_q.weight", "output_norm.weight"
+  std::string
+      name;  // GGUF naming: "token_embd.weight", "blk.0.attn_q.weight", "output_norm.weight"
   trueno::DType type = trueno::DType::kF32;
   // GGML order: dims[0] is the contiguous (fastest-varying) dimension. A [rows, cols] row-major
   // matrix from PyTorch/SafeTensors has dims = {cols, rows}.
@@ -35,6 +36,9 @@ struct ModelFile {
   std::vector<Tensor> tensors;
   // Keeps the mapped files / decompressed buffers that `tensors[i].data` point into alive.
   std::vector<std::shared_ptr<const void>> storage;
+  // The read-only private file mappings among `storage`: a consumer that copies tensors out may
+  // drop their pages from memory (re-reading faults the same bytes back in).
+  std::vector<std::span<const uint8_t>> mapped;
 
   const Tensor* FindTensor(std::string_view name) const;
 };

@@ -41,6 +41,10 @@ struct ModelOptions {
   // Upper bound of the device KV pool in bytes (0 = 90% of the device memory left after the
   // weights). The pool is max_sequences x max_context positions unless kv_blocks says otherwise.
   size_t gpu_kv_max_bytes = 0;
+  // The CPU's weight matrices are copied out of the file mapping into anonymous memory at load
+  // (src/engine/resident_weights.h says why); true reads them through the mapping instead
+  // (less memory when several processes map the same file; the CLI's --mmap).
+  bool mmap_weights = false;
 };
 
 namespace internal {
@@ -149,6 +153,9 @@ class Model {
   // the device (logits of `logit_rows`, in that order), after the CPU's layers when offload is
   // partial.
   absl::Status InitGpu(const ModelOptions& options, KvCacheConfig& kc);
+  // Points the matrices the CPU streams (all, or those of the CPU's layers under partial
+  // offload) at private anonymous copies (resident_weights.h).
+  absl::Status CopyCpuWeights();
   absl::Status RunGpu(std::span<const int32_t> tokens, std::span<const int> seq_ids,
                       std::span<const int> positions, std::span<const int> logit_rows,
                       float* logits_out);
@@ -161,6 +168,7 @@ class Model {
   std::vector<Layer> layers_;
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<internal::GpuForward> gpu_;
+  std::shared_ptr<const void> resident_weights_;  // what CopyCpuWeights points the matrices at
   int gpu_first_layer_ = 0;  // partial offload: layers [0, gpu_first_layer_) run on the CPU
   std::string why_cpu_;
   std::vector<float> logits_buffer_;  // LogitsBuffer on the CPU (or when pinning fails)

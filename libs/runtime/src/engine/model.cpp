@@ -3,6 +3,7 @@
 // attention over the cache -> output projection -> residual -> rmsnorm -> SwiGLU -> residual;
 // final norm; head. Every projection is one MatMul over all tokens of the step.
 #include "realizar/model.h"
+#include "engine/resident_weights.h"
 #include "engine/rope_params.h"
 
 #include <algorithm>
@@ -171,8 +172,34 @@ absl::Status Model::Init(const ModelOptions& options) {
   kc.num_blocks = blocks;
   kc.kv_type = options.kv_type;
   APR_RETURN_IF_ERROR(InitGpu(options, kc));  // src/engine/gpu_model.cpp
+  if (!options.mmap_weights) APR_RETURN_IF_ERROR(CopyCpuWeights());
   APR_ASSIGN_OR_RETURN(KvCache cache, KvCache::Create(kc));
   cache_ = std::make_unique<KvCache>(std::move(cache));
+  return absl::OkStatus();
+}
+
+absl::Status Model::CopyCpuWeights() {
+  // All layers on the GPU: the CPU reads only embedding rows, a few KB per step.
+  if (gpu_ != nullptr && gpu_first_layer_ == 0) return absl::OkStatus();
+  const size_t cpu_layers =
+      gpu_ != nullptr ? static_cast<size_t>(gpu_first_layer_) : layers_.size();
+  std::vector<Matrix*> matrices;
+  if (gpu_ == nullptr) matrices.push_back(&output_);
+  for (size_t i = 0; i < cpu_layers; ++i) {
+    Layer& l = layers_[i];
+    for (Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      matrices.push_back(m);
+    }
+  }
+  std::vector<std::span<const uint8_t>> sources;
+  for (const Matrix* m : matrices) {
+    const size_t bytes =
+        trueno::ByteSize(m->type, static_cast<uint64_t>(m->rows) * m->cols).value();
+    sources.emplace_back(m->data, bytes);
+  }
+  APR_ASSIGN_OR_RETURN(auto copy, internal::ResidentWeights::Copy(sources, file_.mapped));
+  for (Matrix* m : matrices) m->data = copy->Find(m->data);
+  resident_weights_ = std::move(copy);
   return absl::OkStatus();
 }
 

@@ -1,0 +1,84 @@
+// ResidentWeights: the CPU's private copy of weight matrices (libs/runtime/src/engine).
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "aprender/mapped_file.h"
+#include "engine/resident_weights.h"
+
+using realizar::internal::ResidentWeights;
+
+namespace {
+
+std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("ResidentWeights copies each range once, 64-byte aligned, byte for byte", "[resident]") {
+  const auto a = RandomBytes(1000, 1), b = RandomBytes(4097, 2);
+  // The second range starts where the first does (a tied head): one copy serves both.
+  const std::vector<std::span<const uint8_t>> sources = {
+      {a.data(), a.size()}, {b.data(), b.size()}, {a.data(), a.size()}};
+  auto r = ResidentWeights::Copy(sources, {});
+  REQUIRE(r.ok());
+  const uint8_t* ca = (*r)->Find(a.data());
+  const uint8_t* cb = (*r)->Find(b.data());
+  REQUIRE(ca != nullptr);
+  REQUIRE(cb != nullptr);
+  CHECK(ca != a.data());
+  CHECK(reinterpret_cast<uintptr_t>(ca) % 64 == 0);
+  CHECK(reinterpret_cast<uintptr_t>(cb) % 64 == 0);
+  CHECK(std::vector<uint8_t>(ca, ca + a.size()) == a);
+  CHECK(std::vector<uint8_t>(cb, cb + b.size()) == b);
+  CHECK((*r)->bytes() >= a.size() + b.size());
+  CHECK((*r)->bytes() < 2 * a.size() + b.size());  // not copied twice
+  CHECK((*r)->Find(a.data() + 1) == nullptr);
+  CHECK((*r)->Find(nullptr) == nullptr);
+}
+
+TEST_CASE("ResidentWeights of nothing is empty", "[resident]") {
+  auto r = ResidentWeights::Copy({}, {});
+  REQUIRE(r.ok());
+  CHECK((*r)->bytes() == 0);
+}
+
+TEST_CASE("Dropping a mapped file's pages after the copy leaves the mapping readable",
+          "[resident]") {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto data = RandomBytes(5 * page + 123, 3);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("apr_resident_" + std::to_string(::getpid()) + ".bin");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  }
+  auto file = aprender::MappedFile::Open(path.string());
+  REQUIRE(file.ok());
+  const std::span<const uint8_t> all = (*file)->bytes();
+  // A range that starts and ends mid-page: its whole pages are dropped, the edges stay.
+  const std::span<const uint8_t> range = all.subspan(page / 2, 3 * page);
+  const std::vector<std::span<const uint8_t>> sources = {range}, mapped = {all};
+  auto r = ResidentWeights::Copy(sources, mapped);
+  REQUIRE(r.ok());
+  const uint8_t* c = (*r)->Find(range.data());
+  REQUIRE(c != nullptr);
+  CHECK(std::vector<uint8_t>(c, c + range.size()) ==
+        std::vector<uint8_t>(data.begin() + page / 2, data.begin() + page / 2 + 3 * page));
+  // The dropped pages fault the file's bytes back in.
+  CHECK(std::vector<uint8_t>(all.begin(), all.end()) == data);
+  std::filesystem::remove(path);
+}
