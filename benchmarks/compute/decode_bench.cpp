@@ -6,7 +6,7 @@
 // time because the development machine is shared: cpu-seconds per token is the steadier figure.
 //
 //   decode_bench [--preset qwen2.5-0.5b] [--quant q4_k_m] [--threads 2] [--prompt 512]
-//                [--gen 128] [--runs 1] [--cache /tmp/x.gguf] [--no-bandwidth] [--steps]
+//                [--gen 128] [--runs 1] [--cache /tmp/x.gguf] [--no-bandwidth] [--steps] [--mmap]
 //
 // --steps: print every decode step's milliseconds in order (periodic stalls show as a pattern).
 // --cache: reuse a GGUF written by an earlier run (synthesis + quantization takes ~30 s).
@@ -59,6 +59,7 @@ struct Args {
   std::string kv = "f32";  // KV cache type: f32 or f16
   bool bandwidth = true;
   bool steps = false;
+  bool mmap = false;  // read the weights through the file mapping (apr --mmap)
 };
 
 bool ParseArgs(int argc, char** argv, Args& a) {
@@ -72,6 +73,10 @@ bool ParseArgs(int argc, char** argv, Args& a) {
     }
     if (k == "--steps") {
       a.steps = true;
+      continue;
+    }
+    if (k == "--mmap") {
+      a.mmap = true;
       continue;
     }
     if ((v = next()) == nullptr) return false;
@@ -130,11 +135,12 @@ absl::StatusOr<aprender::ModelFile> BuildModel(const Args& a) {
 int main(int argc, char** argv) {
   Args a;
   if (!ParseArgs(argc, argv, a)) {
-    std::fprintf(stderr,
-                 "usage: decode_bench [--preset NAME] [--quant PRESET] [--threads N] [--prompt N] "
-                 "[--gen N] [--runs N] [--cache FILE.gguf] [--no-bandwidth] [--steps] [--simd "
-                 "avx2|avx3|sse4|scalar] "
-                 "[--kv-type f32|f16] [--batch N]\n");
+    std::fprintf(
+        stderr,
+        "usage: decode_bench [--preset NAME] [--quant PRESET] [--threads N] [--prompt N] "
+        "[--gen N] [--runs N] [--cache FILE.gguf] [--no-bandwidth] [--steps] [--mmap] [--simd "
+        "avx2|avx3|sse4|scalar] "
+        "[--kv-type f32|f16] [--batch N]\n");
     return 2;
   }
   if (!a.simd.empty()) {
@@ -177,6 +183,7 @@ int main(int argc, char** argv) {
   opts.max_context = a.prompt + a.gen + 16;
   opts.max_sequences = std::max(1, a.batch);
   opts.kv_type = a.kv == "f16" ? trueno::DType::kF16 : trueno::DType::kF32;
+  opts.mmap_weights = a.mmap;
   auto model = realizar::Model::Create(std::move(*file), *config, opts);
   if (!model.ok()) {
     std::fprintf(stderr, "model: %s\n", std::string(model.status().message()).c_str());
