@@ -474,6 +474,13 @@ TEST_CASE("cuda MatMulMulti folds RmsNorm / SwiGLU inputs, biases and residual a
       {DType::kQ4_K, 20, false, true}, {DType::kQ4_K, 1, true, true}};
   for (int n : {10, 33}) CheckMatMulMulti(**ctx, six, 768, n, false, true, seed += 100);
   tc::SetMatMulInt8MaxTokens(16);
+  // The test models' q/k/v (gpu_model_test: 256-wide rows, one super-block, rows split over four
+  // warps) at the prompt lengths whose positions 6+ disagreed with the <= 8-row path
+  // (docs/benchmarks.md, "Open: 9-16-row prompts").
+  const std::vector<MultiOut> qkv256 = {{DType::kQ4_K, 256, true, false},
+                                        {DType::kQ4_K, 128, true, false},
+                                        {DType::kQ4_K, 128, true, false}};
+  for (int n : {8, 9, 12, 16}) CheckMatMulMulti(**ctx, qkv256, 256, n, true, false, seed += 100);
   // Down projections: SwiGLU input, accumulate into the residual.
   for (DType type : kAllTypes) {
     for (int n : {1, 5, 17}) {
