@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -80,5 +82,36 @@ TEST_CASE("Dropping a mapped file's pages after the copy leaves the mapping read
         std::vector<uint8_t>(data.begin() + page / 2, data.begin() + page / 2 + 3 * page));
   // The dropped pages fault the file's bytes back in.
   CHECK(std::vector<uint8_t>(all.begin(), all.end()) == data);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("A range larger than one copy piece is copied whole, pieces and edges included",
+          "[resident]") {
+  // 20 MiB: three 8 MiB pieces, the first starting mid-page, the last ending mid-page; two
+  // ranges sharing a page at their boundary (neither may drop the other's bytes before the copy).
+  const size_t size = (size_t{20} << 20) + 777;
+  const auto data = RandomBytes(size, 4);
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("apr_resident_big_" + std::to_string(::getpid()) + ".bin");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  }
+  auto file = aprender::MappedFile::Open(path.string());
+  REQUIRE(file.ok());
+  const std::span<const uint8_t> all = (*file)->bytes();
+  const size_t split = (size_t{17} << 20) + 1001;
+  const std::vector<std::span<const uint8_t>> sources = {all.subspan(100, split - 100),
+                                                         all.subspan(split, size - split - 50)};
+  const std::vector<std::span<const uint8_t>> mapped = {all};
+  auto r = ResidentWeights::Copy(sources, mapped);
+  REQUIRE(r.ok());
+  for (const auto& src : sources) {
+    const uint8_t* c = (*r)->Find(src.data());
+    REQUIRE(c != nullptr);
+    const size_t at = static_cast<size_t>(src.data() - all.data());
+    CHECK(std::equal(c, c + src.size(), data.begin() + static_cast<std::ptrdiff_t>(at)));
+  }
+  CHECK(std::equal(all.begin(), all.end(), data.begin()));
   std::filesystem::remove(path);
 }

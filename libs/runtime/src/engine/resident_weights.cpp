@@ -16,7 +16,8 @@ constexpr size_t kAlign = 64;
 
 size_t RoundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
-// Drops the whole pages of `r` from this process when `r` lies inside one of `mapped`.
+// Drops the whole pages of `r` from this process when `r` lies inside one of `mapped`. A page
+// that `r` only partly covers stays (its other bytes may belong to a tensor not copied yet).
 void DropMappedPages(std::span<const uint8_t> r, std::span<const std::span<const uint8_t>> mapped) {
   const auto lo = reinterpret_cast<uintptr_t>(r.data());
   const uintptr_t hi = lo + r.size();
@@ -54,12 +55,21 @@ absl::StatusOr<std::shared_ptr<const ResidentWeights>> ResidentWeights::Copy(
   }
   r->base_ = static_cast<uint8_t*>(p);
   r->size_ = total;
+  // Copied in page-aligned pieces of ~8 MiB, each piece's source pages dropped right after, so
+  // that the peak resident set grows by one piece, not by the largest tensor (the head: 100+ MiB).
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  constexpr uintptr_t kPiece = uintptr_t{8} << 20;
   size_t off = 0;
   for (const auto& s : unique) {
     off = RoundUp(off, kAlign);
-    std::memcpy(r->base_ + off, s.data(), s.size());
+    const auto src = reinterpret_cast<uintptr_t>(s.data()), end = src + s.size();
+    for (uintptr_t cur = src; cur < end;) {
+      const uintptr_t next = std::min(end, std::max((cur + kPiece) / page * page, cur + 1));
+      std::memcpy(r->base_ + off + (cur - src), reinterpret_cast<const void*>(cur), next - cur);
+      DropMappedPages({reinterpret_cast<const uint8_t*>(cur), next - cur}, mapped);
+      cur = next;
+    }
     r->copies_.emplace_back(s.data(), r->base_ + off);
-    DropMappedPages(s, mapped);
     off += s.size();
   }
   (void)::mprotect(p, total, PROT_READ);  // the weights are never written
