@@ -2,11 +2,13 @@
 // --gen-tokens single-token steps after the prompt) throughput, like llama-bench's pp512/tg128.
 // One warm-up run, then --runs measured runs: median and spread of tok/s, TTFT, per-token
 // latency p50/p99 over every measured decode step, peak RSS. It also measures the machine's
-// memory read bandwidth and reports decode speed as a share of the roofline
-// bandwidth / (weight bytes read per token): decode reads every weight matrix once per token.
+// memory read bandwidth (on the CPU before every measured run and after the last; the median
+// counts) and reports decode speed as a share of the roofline bandwidth / (weight bytes read
+// per token): decode reads every weight matrix once per token.
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -41,6 +43,27 @@ struct BenchOptions {
   bool json = false;
   GpuFlags gpu;
 };
+
+// The process's resident-set high-water mark (VmHWM, bytes), or 0 where /proc does not say.
+uint64_t ReadPeakRss() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  uint64_t kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %" SCNu64 " kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib * 1024;
+}
+
+// Lowers the high-water mark to the current resident set (Linux >= 4.0); false where refused.
+bool ResetPeakRss() {
+  std::FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return false;
+  const bool ok = std::fputs("5", f) >= 0;
+  return std::fclose(f) == 0 && ok;
+}
 
 struct Spread {
   double median = 0, min = 0, max = 0, stddev = 0;
@@ -137,9 +160,31 @@ int RunBench(const BenchOptions& opt) {
   const int32_t start_token = session.tokenizer().bos_id() >= 0 ? session.tokenizer().bos_id() : 0;
 
   std::vector<double> pp_tok_s, tg_tok_s, ttft_s, steps;
+  // On the CPU the read bandwidth is measured before every measured run and once after the last:
+  // where the memory system is shared its rate drifts by 2-4x within a minute (docs/benchmarks.md,
+  // 2026-12-07), so one measurement taken at another moment than the runs misplaces the roofline.
+  // The measurement's buffer must not count as the model's memory: the peak RSS reported is
+  // the high-water mark read before each measurement, which is then reset. Where the mark
+  // cannot be reset, one measurement after the runs as before.
+  std::vector<double> bandwidths;
+  uint64_t peak_rss = ReadPeakRss();  // the load's; the runs' are added below
+  const bool cpu_bandwidth = !model.on_gpu() && opt.bandwidth_mib > 0;
+  bool per_run_bandwidth = cpu_bandwidth && peak_rss > 0;
+  auto measure_cpu_bandwidth = [&]() -> absl::Status {
+    peak_rss = std::max(peak_rss, ReadPeakRss());
+    auto bw = trueno::MeasureReadBandwidth(static_cast<size_t>(opt.bandwidth_mib) << 20,
+                                           session.threads());
+    if (!bw.ok()) return bw.status();
+    bandwidths.push_back(*bw);
+    if (per_run_bandwidth && !ResetPeakRss()) per_run_bandwidth = false;
+    return absl::OkStatus();
+  };
   std::vector<float> logits(static_cast<size_t>(vocab));
   ProgressBar progress("bench");
   for (int run = 0; run <= opt.runs; ++run) {  // run 0 is the warm-up
+    if (run > 0 && per_run_bandwidth) {
+      if (absl::Status s = measure_cpu_bandwidth(); !s.ok()) return Fail(s);
+    }
     session.ResetCache();
     int pos = 0;
     int32_t next = start_token;
@@ -170,13 +215,19 @@ int RunBench(const BenchOptions& opt) {
   }
   progress.Finish();
   session.ResetCache();
+  if (peak_rss > 0) peak_rss = std::max(peak_rss, ReadPeakRss());
+  if (peak_rss == 0) {  // no /proc: the process's peak from the kernel's accounting
+    struct rusage ru = {};
+    getrusage(RUSAGE_SELF, &ru);
+    peak_rss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux: KiB
+  }
+  if (cpu_bandwidth) {
+    if (absl::Status s = measure_cpu_bandwidth(); !s.ok()) return Fail(s);
+  }
 
   std::sort(steps.begin(), steps.end());
   const Spread pp = Summarize(pp_tok_s), tg = Summarize(tg_tok_s), ttft = Summarize(ttft_s);
   const double p50 = Percentile(steps, 50), p99 = Percentile(steps, 99);
-  struct rusage ru = {};
-  getrusage(RUSAGE_SELF, &ru);
-  const uint64_t peak_rss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux: KiB
   const uint64_t weight_bytes = WeightBytesPerToken(session.file());
   // On the GPU: a 4 GiB device-to-device copy (bytes read + written per second).
   double bandwidth = 0.0;
@@ -197,12 +248,9 @@ int RunBench(const BenchOptions& opt) {
                 {"sm_clock_mhz", info->sm_clock_mhz},
                 {"mem_clock_mhz", info->mem_clock_mhz},
                 {"mem_bus_bits", info->mem_bus_bits}};
-  } else if (opt.bandwidth_mib > 0) {
-    auto bw = trueno::MeasureReadBandwidth(static_cast<size_t>(opt.bandwidth_mib) << 20,
-                                           session.threads());
-    if (!bw.ok()) return Fail(bw.status());
-    bandwidth = *bw;
   }
+  const Spread bw_spread = Summarize(bandwidths);
+  if (cpu_bandwidth) bandwidth = bw_spread.median;
   const double roofline = bandwidth > 0 && weight_bytes > 0 ? bandwidth / weight_bytes : 0.0;
   const double roofline_pct = roofline > 0 ? 100.0 * tg.median / roofline : 0.0;
   const std::string cpu = CpuModel();
@@ -224,6 +272,10 @@ int RunBench(const BenchOptions& opt) {
         {"peak_rss_bytes", peak_rss},
         {"weight_bytes_per_token", weight_bytes},
         {"memory_bandwidth_gb_s", bandwidth / 1e9},
+        {"memory_bandwidth_measurements",
+         static_cast<uint64_t>(cpu_bandwidth ? bandwidths.size() : (bandwidth > 0 ? 1 : 0))},
+        {"memory_bandwidth_gb_s_min", (cpu_bandwidth ? bw_spread.min : bandwidth) / 1e9},
+        {"memory_bandwidth_gb_s_max", (cpu_bandwidth ? bw_spread.max : bandwidth) / 1e9},
         {"roofline_decode_tok_s", roofline},
         {"decode_roofline_pct", roofline_pct},
         {"provenance", boost::json::object{{"git_sha", apr_build::GitSha()},
@@ -259,6 +311,12 @@ int RunBench(const BenchOptions& opt) {
     std::printf("roofline   %.1f GB/s %s / %s per token = %.1f tok/s; decode at %.1f%%\n",
                 bandwidth / 1e9, model.on_gpu() ? "device copy (read + write)" : "read",
                 HumanBytes(weight_bytes).c_str(), roofline, roofline_pct);
+    if (bandwidths.size() > 1) {
+      std::printf(
+          "           read bandwidth: median of %zu measurements around the runs, "
+          "%.1f-%.1f GB/s\n",
+          bandwidths.size(), bw_spread.min / 1e9, bw_spread.max / 1e9);
+    }
   }
   std::printf("%d runs after 1 warm-up; git %s, apr %s\n", opt.runs, apr_build::GitSha(),
               std::string(realizar::Version()).c_str());
