@@ -28,6 +28,18 @@ std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
   return v;
 }
 
+// Writes `data` to a file of this process in the temp directory, removed by the destructor.
+struct TempFile {
+  std::filesystem::path path;
+  TempFile(const std::string& name, const std::vector<uint8_t>& data)
+      : path(std::filesystem::temp_directory_path() /
+             (name + "_" + std::to_string(::getpid()) + ".bin")) {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  }
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
 }  // namespace
 
 TEST_CASE("ResidentWeights copies each range once, 64-byte aligned, byte for byte", "[resident]") {
@@ -62,13 +74,8 @@ TEST_CASE("Dropping a mapped file's pages after the copy leaves the mapping read
           "[resident]") {
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const auto data = RandomBytes(5 * page + 123, 3);
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("apr_resident_" + std::to_string(::getpid()) + ".bin");
-  {
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  }
-  auto file = aprender::MappedFile::Open(path.string());
+  const TempFile tmp("apr_resident", data);
+  auto file = aprender::MappedFile::Open(tmp.path.string());
   REQUIRE(file.ok());
   const std::span<const uint8_t> all = (*file)->bytes();
   // A range that starts and ends mid-page: its whole pages are dropped, the edges stay.
@@ -82,7 +89,6 @@ TEST_CASE("Dropping a mapped file's pages after the copy leaves the mapping read
         std::vector<uint8_t>(data.begin() + page / 2, data.begin() + page / 2 + 3 * page));
   // The dropped pages fault the file's bytes back in.
   CHECK(std::vector<uint8_t>(all.begin(), all.end()) == data);
-  std::filesystem::remove(path);
 }
 
 TEST_CASE("A range larger than one copy piece is copied whole, pieces and edges included",
@@ -91,13 +97,8 @@ TEST_CASE("A range larger than one copy piece is copied whole, pieces and edges 
   // ranges sharing a page at their boundary (neither may drop the other's bytes before the copy).
   const size_t size = (size_t{20} << 20) + 777;
   const auto data = RandomBytes(size, 4);
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("apr_resident_big_" + std::to_string(::getpid()) + ".bin");
-  {
-    std::ofstream f(path, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  }
-  auto file = aprender::MappedFile::Open(path.string());
+  const TempFile tmp("apr_resident_big", data);
+  auto file = aprender::MappedFile::Open(tmp.path.string());
   REQUIRE(file.ok());
   const std::span<const uint8_t> all = (*file)->bytes();
   const size_t split = (size_t{17} << 20) + 1001;
@@ -113,5 +114,4 @@ TEST_CASE("A range larger than one copy piece is copied whole, pieces and edges 
     CHECK(std::equal(c, c + src.size(), data.begin() + static_cast<std::ptrdiff_t>(at)));
   }
   CHECK(std::equal(all.begin(), all.end(), data.begin()));
-  std::filesystem::remove(path);
 }
