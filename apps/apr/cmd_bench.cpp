@@ -165,18 +165,18 @@ int RunBench(const BenchOptions& opt) {
   // 2026-12-07), so one measurement taken at another moment than the runs misplaces the roofline.
   // The measurement's buffer must not count as the model's memory: the peak RSS reported is
   // the high-water mark read before each measurement, which is then reset. Where the mark
-  // cannot be reset, one measurement after the runs as before.
+  // cannot be reset (probed here, before any measurement), one measurement after the runs.
   std::vector<double> bandwidths;
   uint64_t peak_rss = ReadPeakRss();  // the load's; the runs' are added below
   const bool cpu_bandwidth = !model.on_gpu() && opt.bandwidth_mib > 0;
-  bool per_run_bandwidth = cpu_bandwidth && peak_rss > 0;
+  const bool per_run_bandwidth = cpu_bandwidth && peak_rss > 0 && ResetPeakRss();
   auto measure_cpu_bandwidth = [&]() -> absl::Status {
     peak_rss = std::max(peak_rss, ReadPeakRss());
     auto bw = trueno::MeasureReadBandwidth(static_cast<size_t>(opt.bandwidth_mib) << 20,
                                            session.threads());
     if (!bw.ok()) return bw.status();
     bandwidths.push_back(*bw);
-    if (per_run_bandwidth && !ResetPeakRss()) per_run_bandwidth = false;
+    if (per_run_bandwidth) (void)ResetPeakRss();  // it worked at the probe
     return absl::OkStatus();
   };
   std::vector<float> logits(static_cast<size_t>(vocab));

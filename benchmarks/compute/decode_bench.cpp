@@ -135,12 +135,10 @@ absl::StatusOr<aprender::ModelFile> BuildModel(const Args& a) {
 int main(int argc, char** argv) {
   Args a;
   if (!ParseArgs(argc, argv, a)) {
-    std::fprintf(
-        stderr,
-        "usage: decode_bench [--preset NAME] [--quant PRESET] [--threads N] [--prompt N] "
-        "[--gen N] [--runs N] [--cache FILE.gguf] [--no-bandwidth] [--steps] [--mmap] [--simd "
-        "avx2|avx3|sse4|scalar] "
-        "[--kv-type f32|f16] [--batch N]\n");
+    std::fprintf(stderr,
+                 "usage: decode_bench [--preset NAME] [--quant PRESET] [--threads N] [--prompt N] "
+                 "[--gen N] [--runs N] [--cache FILE.gguf] [--no-bandwidth] [--steps] [--mmap] "
+                 "[--simd avx2|avx3|sse4|scalar] [--kv-type f32|f16] [--batch N]\n");
     return 2;
   }
   if (!a.simd.empty()) {

@@ -18,8 +18,8 @@ enum class FileFormat { kGguf, kSafetensors, kHfDir, kApr };
 std::string_view FileFormatName(FileFormat f);
 
 struct Tensor {
-  std::string
-      name;  // GGUF naming: "token_embd.weight", "blk.0.attn_q.weight", "output_norm.weight"
+  // GGUF naming: "token_embd.weight", "blk.0.attn_q.weight", "output_norm.weight"
+  std::string name;
   trueno::DType type = trueno::DType::kF32;
   // GGML order: dims[0] is the contiguous (fastest-varying) dimension. A [rows, cols] row-major
   // matrix from PyTorch/SafeTensors has dims = {cols, rows}.

@@ -18,13 +18,13 @@ size_t RoundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 // Drops the whole pages of `r` from this process when `r` lies inside one of `mapped`. A page
 // that `r` only partly covers stays (its other bytes may belong to a tensor not copied yet).
-void DropMappedPages(std::span<const uint8_t> r, std::span<const std::span<const uint8_t>> mapped) {
+void DropMappedPages(std::span<const uint8_t> r, std::span<const std::span<const uint8_t>> mapped,
+                     uintptr_t page) {
   const auto lo = reinterpret_cast<uintptr_t>(r.data());
   const uintptr_t hi = lo + r.size();
   for (std::span<const uint8_t> m : mapped) {
     const auto mlo = reinterpret_cast<uintptr_t>(m.data());
     if (lo < mlo || hi > mlo + m.size()) continue;
-    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     const uintptr_t a = RoundUp(lo, page), b = hi / page * page;
     // Advisory: a failure leaves the pages mapped, which costs memory, not correctness.
     if (a < b) (void)::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
@@ -66,7 +66,7 @@ absl::StatusOr<std::shared_ptr<const ResidentWeights>> ResidentWeights::Copy(
     for (uintptr_t cur = src; cur < end;) {
       const uintptr_t next = std::min(end, std::max((cur + kPiece) / page * page, cur + 1));
       std::memcpy(r->base_ + off + (cur - src), reinterpret_cast<const void*>(cur), next - cur);
-      DropMappedPages({reinterpret_cast<const uint8_t*>(cur), next - cur}, mapped);
+      DropMappedPages({reinterpret_cast<const uint8_t*>(cur), next - cur}, mapped, page);
       cur = next;
     }
     r->copies_.emplace_back(s.data(), r->base_ + off);

@@ -2,7 +2,7 @@
 //
 // Why not read them through the file mapping: on the project VM (2 vCPUs, the model in the page
 // cache) streaming ~370 MiB of file-backed pages stalled for 60-130 ms about every 0.5 s, in a
-// plain read loop as in decode (perf-notes CPU §21); the same bytes in anonymous memory showed no
+// plain read loop as in decode (perf-notes CPU §23); the same bytes in anonymous memory showed no
 // stall. llama.cpp offers the same trade as --no-mmap.
 #pragma once
 
